@@ -1,0 +1,367 @@
+"""Table definitions and the session row operations, in SQLAlchemy Core.
+
+The tables are created only by the shipped Alembic migrations; nothing here
+runs DDL. Every operation on the request path is one prebuilt statement with
+bound parameters, run on a pooled connection and committed before it returns.
+
+All times are UTC epoch seconds (integers).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    and_,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import make_url
+
+__all__ = [
+    "metadata",
+    "sessions_table",
+    "developers_table",
+    "api_keys_table",
+    "SessionRow",
+    "SessionStore",
+    "create_store_engine",
+    "ALEMBIC_VERSION_TABLE",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Alembic's version table for this package, apart from the app's own.
+ALEMBIC_VERSION_TABLE = "portal_session_alembic_version"
+
+#: Naming convention so that constraint names are the same on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+# MySQL and MariaDB cap a plain BLOB at 65,535 bytes, below the largest sealed
+# session (max_session_bytes plus nonce, tag and version byte).
+_Blob = LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql", "mariadb")
+
+#: One row per session. ``id`` is the SHA-256 hex of the session id.
+sessions_table = Table(
+    "portal_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("developer_id", String(64), nullable=True),
+    Column("data", _Blob, nullable=False),
+    Column("key_id", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("last_seen_at", BigInteger, nullable=False),
+    Column("replaced_by", String(64), nullable=True),
+    Index("ix_portal_sessions_developer_id", "developer_id"),
+    Index("ix_portal_sessions_expires_at", "expires_at"),
+)
+
+#: Developers of the built-in store. ``email`` is stored in lower case.
+developers_table = Table(
+    "portal_developers",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),
+    Column("password_hash", String(255), nullable=True),
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+#: API keys of the built-in store; only the SHA-256 of each key is kept.
+api_keys_table = Table(
+    "portal_api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "developer_id",
+        String(36),
+        ForeignKey("portal_developers.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("name", String(100), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_used_at", BigInteger, nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
+    Index("ix_portal_api_keys_developer_id", "developer_id"),
+)
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    """One stored session, with the developer's email and status when known."""
+
+    key: str
+    developer_id: str | None
+    data: bytes
+    key_id: str
+    created_at: int
+    expires_at: int
+    last_seen_at: int
+    replaced_by: str | None
+    developer_email: str | None = None
+    developer_status: str | None = None
+
+
+def create_store_engine(url: str, **engine_options: Any) -> Engine:
+    """Create the engine for ``url``; SQLite gets WAL mode and a busy timeout.
+
+    WAL lets readers run beside a writer, and the busy timeout makes several
+    worker processes that share one SQLite file wait for each other instead
+    of failing with "database is locked".
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            folder = os.path.dirname(os.path.abspath(database))
+            os.makedirs(folder, exist_ok=True)
+        engine = create_engine(url, **engine_options)
+        event.listen(engine, "connect", _configure_sqlite_connection)
+        return engine
+
+    engine_options.setdefault("pool_pre_ping", True)
+    return create_engine(url, **engine_options)
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA busy_timeout = 5000")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+class SessionStore:
+    """Reads and writes ``portal_sessions`` rows.
+
+    With ``join_developers`` the lookup also returns the developer's email and
+    status from the built-in store in the same statement, so an authenticated
+    request needs one query in all.
+    """
+
+    def __init__(self, engine: Engine, join_developers: bool = True) -> None:
+        self.engine = engine
+        s = sessions_table.c
+        columns = [
+            s.id,
+            s.developer_id,
+            s.data,
+            s.key_id,
+            s.created_at,
+            s.expires_at,
+            s.last_seen_at,
+            s.replaced_by,
+        ]
+        if join_developers:
+            d = developers_table.c
+            self._select = (
+                select(*columns, d.email, d.status)
+                .select_from(sessions_table.outerjoin(developers_table, d.id == s.developer_id))
+                .where(s.id == bindparam("key"))
+            )
+        else:
+            self._select = select(*columns).where(s.id == bindparam("key"))
+        self._insert = insert(sessions_table)
+        self._update_data = (
+            update(sessions_table)
+            .where(s.id == bindparam("key"))
+            .values(data=bindparam("new_data"), key_id=bindparam("new_key_id"), last_seen_at=bindparam("now"))
+        )
+        self._touch = update(sessions_table).where(s.id == bindparam("key")).values(last_seen_at=bindparam("now"))
+        self._mark_replaced = (
+            update(sessions_table)
+            .where(and_(s.id == bindparam("key"), s.replaced_by.is_(None)))
+            .values(replaced_by=bindparam("successor"), expires_at=bindparam("discard_at"))
+        )
+        self._delete_by_developer = delete(sessions_table).where(s.developer_id == bindparam("developer_id"))
+        self._select_expired = (
+            select(s.id).where(s.expires_at <= bindparam("now")).order_by(s.expires_at).limit(bindparam("limit"))
+        )
+
+    def load(self, key: str) -> SessionRow | None:
+        """Return the row stored under ``key``, or ``None``."""
+        with self.engine.connect() as connection:
+            row = connection.execute(self._select, {"key": key}).first()
+        return _to_session_row(row)
+
+    def insert(
+        self,
+        key: str,
+        developer_id: str | None,
+        data: bytes,
+        key_id: str,
+        created_at: int,
+        expires_at: int,
+        now: int,
+        delete_keys: Iterable[str] = (),
+    ) -> None:
+        """Insert a new row; in the same transaction delete the rows in ``delete_keys``."""
+        old_keys = [old for old in delete_keys if old]
+        with self.engine.begin() as connection:
+            if old_keys:
+                connection.execute(delete(sessions_table).where(sessions_table.c.id.in_(old_keys)))
+            connection.execute(
+                self._insert,
+                {
+                    "id": key,
+                    "developer_id": developer_id,
+                    "data": data,
+                    "key_id": key_id,
+                    "created_at": created_at,
+                    "expires_at": expires_at,
+                    "last_seen_at": now,
+                    "replaced_by": None,
+                },
+            )
+
+    def update_data(self, key: str, data: bytes, key_id: str, now: int) -> bool:
+        """Replace the sealed data of a row; return ``False`` if the row is gone."""
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                self._update_data, {"key": key, "new_data": data, "new_key_id": key_id, "now": now}
+            )
+        return result.rowcount > 0
+
+    def touch(self, key: str, now: int) -> bool:
+        """Record activity for the idle timeout; return ``False`` if the row is gone."""
+        with self.engine.begin() as connection:
+            result = connection.execute(self._touch, {"key": key, "now": now})
+        return result.rowcount > 0
+
+    def renew(
+        self,
+        old_key: str,
+        new_key: str,
+        developer_id: str | None,
+        data: bytes,
+        key_id: str,
+        created_at: int,
+        expires_at: int,
+        old_expires_at: int,
+        now: int,
+    ) -> bool:
+        """Replace ``old_key`` by a new row, unless another request already did.
+
+        The old row keeps working until ``old_expires_at`` (the discard window)
+        and points at its successor. Returns ``False`` when the old row was gone
+        or already replaced, in which case nothing is written.
+        """
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                self._mark_replaced,
+                {"key": old_key, "successor": new_key, "discard_at": old_expires_at},
+            )
+            if result.rowcount == 0:
+                return False
+            connection.execute(
+                self._insert,
+                {
+                    "id": new_key,
+                    "developer_id": developer_id,
+                    "data": data,
+                    "key_id": key_id,
+                    "created_at": created_at,
+                    "expires_at": expires_at,
+                    "last_seen_at": now,
+                    "replaced_by": None,
+                },
+            )
+        return True
+
+    def delete(self, keys: Sequence[str]) -> int:
+        """Delete the rows in ``keys``; return how many existed."""
+        wanted = [key for key in keys if key]
+        if not wanted:
+            return 0
+        with self.engine.begin() as connection:
+            result = connection.execute(delete(sessions_table).where(sessions_table.c.id.in_(wanted)))
+        return result.rowcount
+
+    def delete_for_developer(self, developer_id: str) -> int:
+        """Delete every session of one developer; return how many there were."""
+        with self.engine.begin() as connection:
+            result = connection.execute(self._delete_by_developer, {"developer_id": str(developer_id)})
+        return result.rowcount
+
+    def delete_expired_batch(self, now: int, limit: int) -> int:
+        """Delete up to ``limit`` rows whose ``expires_at`` has passed; return the count.
+
+        The ids are selected first and deleted by primary key, because MySQL
+        and MariaDB do not accept ``LIMIT`` inside an ``IN`` subquery.
+        """
+        with self.engine.begin() as connection:
+            keys = connection.execute(self._select_expired, {"now": now, "limit": limit}).scalars().all()
+            if not keys:
+                return 0
+            result = connection.execute(delete(sessions_table).where(sessions_table.c.id.in_(keys)))
+        return result.rowcount
+
+    def list_sessions(self, developer_id: str | None = None, now: int | None = None) -> list[SessionRow]:
+        """Return the stored rows, optionally of one developer and unexpired at ``now``."""
+        s = sessions_table.c
+        statement = select(
+            s.id, s.developer_id, s.data, s.key_id, s.created_at, s.expires_at, s.last_seen_at, s.replaced_by
+        ).order_by(s.created_at)
+        if developer_id is not None:
+            statement = statement.where(s.developer_id == str(developer_id))
+        if now is not None:
+            statement = statement.where(s.expires_at > now)
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement).all()
+        return [_to_session_row(row) for row in rows]
+
+
+def _to_session_row(row: Any) -> SessionRow | None:
+    if row is None:
+        return None
+    values = tuple(row)
+    email = values[8] if len(values) > 8 else None
+    status = values[9] if len(values) > 9 else None
+    return SessionRow(
+        key=values[0],
+        developer_id=values[1],
+        data=bytes(values[2]),
+        key_id=values[3],
+        created_at=int(values[4]),
+        expires_at=int(values[5]),
+        last_seen_at=int(values[6]),
+        replaced_by=values[7],
+        developer_email=email,
+        developer_status=status,
+    )
