@@ -1,0 +1,541 @@
+"""The Flask session interface and the server-side session object.
+
+``open_session`` only checks the cookie's tag; the row is read on the first
+access to the session, so a request that never touches ``flask.session``
+runs no query. ``save_session`` decides what to write (nothing unless the
+session changed, logged in or out, renewed, or is due an idle touch), commits
+it, and then sets or expires the cookie.
+
+Requests that carry the same cookie may run at the same time. Renewal is
+guarded in the database so only one of them creates the successor row, and
+the others keep working through the old row's discard window, writing into
+the successor. Two requests that both change the data still race: the later
+write wins, as with any session store.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, Request, Response
+from flask.json.tag import TaggedJSONSerializer
+from flask.sessions import SessionInterface, SessionMixin
+from sqlalchemy.exc import SQLAlchemyError
+
+from . import signals
+from .crypto import new_session_id, row_key
+from .errors import SessionStoreUnavailable, SessionTooLarge
+from .store import SessionRow
+
+if TYPE_CHECKING:
+    from .extension import PortalState
+
+__all__ = ["PortalSessionInterface", "ServerSession"]
+
+logger = logging.getLogger(__name__)
+
+_serializer = TaggedJSONSerializer()
+
+#: Longest gap between two idle-timeout touches of one row, in seconds.
+IDLE_TOUCH_INTERVAL = 60
+
+
+@dataclass(frozen=True)
+class _CookieChange:
+    """What ``save_session`` does with the cookie: set ``token``, or expire it when ``None``."""
+
+    token: str | None
+    expires_at: int | None = None
+
+
+def _unique(keys: list[str | None]) -> list[str]:
+    return list(dict.fromkeys(key for key in keys if key))
+
+
+@dataclass
+class _Candidate:
+    """A cookie value whose tag checked out: the session id and the secret index."""
+
+    session_id: bytes
+    secret_index: int
+
+
+class ServerSession(SessionMixin):
+    """The object behind ``flask.session``: a dict loaded from the row on first use.
+
+    ``developer_id`` is the logged-in developer, kept in the row's own column
+    rather than in the data, so views cannot forge it by assigning a key.
+    """
+
+    def __init__(self, portal: PortalState, candidates: list[_Candidate], cookie_sent: bool) -> None:
+        self._portal = portal
+        self._candidates = candidates
+        #: True when the request sent a cookie with the session's name.
+        self.cookie_sent = cookie_sent
+        #: Number of cookies with the session's name in the request.
+        self.cookie_count = 0
+        self._loaded = False
+        self._data: dict[str, Any] = {}
+        self._row: SessionRow | None = None
+        self._session_id: bytes | None = None
+        self._write_key: str | None = None
+        self._secret_index = 0
+        self._developer: Any = None
+        self._developer_resolved = False
+        self.developer_id: str | None = None
+        self.accessed = False
+        self.modified = False
+        self.new = True
+
+        # Decisions made while loading, carried out in save_session.
+        self._renew_due = False
+        self._touch_due = False
+        self._reseal_due = False
+        self._destroy_keys: list[str] = []
+        self._stale_keys: list[str] = []
+        self._expire_cookie = False
+        self._pending: str | None = None
+        self._login_developer_id: str | None = None
+
+    # -- mapping protocol; every access loads the row first ---------------
+
+    def __getitem__(self, key: str) -> Any:
+        self._access()
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._access()
+        self._data[key] = value
+        self.modified = True
+
+    def __delitem__(self, key: str) -> None:
+        self._access()
+        del self._data[key]
+        self.modified = True
+
+    def __iter__(self) -> Iterator[str]:
+        self._access()
+        return iter(list(self._data))
+
+    def __len__(self) -> int:
+        self._access()
+        return len(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        self._access()
+        return key in self._data
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._access()
+        return self._data.get(key, default)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self._access()
+        if key not in self._data:
+            self._data[key] = default
+            self.modified = True
+        return self._data[key]
+
+    def pop(self, key: str, *default: Any) -> Any:
+        self._access()
+        if key in self._data:
+            self.modified = True
+        return self._data.pop(key, *default)
+
+    def clear(self) -> None:
+        self._access()
+        if self._data:
+            self.modified = True
+        self._data.clear()
+
+    def __repr__(self) -> str:
+        state = "loaded" if self._loaded else "not loaded"
+        return f"<ServerSession {state}, {len(self._data)} keys, developer={self.developer_id!r}>"
+
+    # -- state ------------------------------------------------------------
+
+    @property
+    def is_valid(self) -> bool:
+        """Whether the request carried a cookie whose session row is valid now."""
+        self._access()
+        return self._row is not None
+
+    @property
+    def is_authenticated(self) -> bool:
+        """Whether a valid session belongs to an approved developer."""
+        self._access()
+        return self.developer_id is not None and self.developer is not None
+
+    @property
+    def row(self) -> SessionRow | None:
+        """The valid row this session was read from (the successor when renewed), or ``None``."""
+        self._access()
+        return self._row
+
+    @property
+    def developer(self) -> Any:
+        """The logged-in developer object, or ``None`` when anonymous or not approved."""
+        self._access()
+        if not self._developer_resolved:
+            self._developer_resolved = True
+            self._developer = self._portal._resolve_developer(self)
+        return self._developer
+
+    def load(self) -> None:
+        """Read the row on first use; later calls do nothing.
+
+        Raises :class:`SessionStoreUnavailable` when the database fails.
+        """
+        if self._loaded:
+            return
+        self._loaded = True
+        try:
+            self._load_first_valid()
+        except SQLAlchemyError as error:
+            logger.error("Reading the session store failed: %s", _describe(error))
+            raise SessionStoreUnavailable() from error
+
+    # -- private ----------------------------------------------------------
+
+    def _access(self) -> None:
+        self.accessed = True
+        self.load()
+
+    def _load_first_valid(self) -> None:
+        portal = self._portal
+        conf = portal.session_conf
+        now = portal.now()
+        found_any = False
+        for candidate in self._candidates:
+            key = row_key(candidate.session_id)
+            row = portal.store.load(key)
+            if row is None:
+                continue
+            found_any = True
+            if not portal.is_row_valid(row, now):
+                self._stale_keys.append(row.key)
+                continue
+
+            target = row
+            if row.replaced_by:
+                successor = portal.store.load(row.replaced_by)
+                if successor is None or not portal.is_row_valid(successor, now):
+                    continue
+                target = successor
+
+            plaintext = portal.keyring.open(target.data, target.key, target.key_id)
+            if plaintext is None:
+                logger.warning(
+                    "Session row %s... could not be decrypted (altered, copied from another row, or sealed "
+                    "with a secret that is not configured); the request is treated as anonymous.",
+                    target.key[:8],
+                )
+                continue
+            try:
+                data = _serializer.loads(plaintext.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                logger.warning("Session row %s... holds data that is not valid tagged JSON.", target.key[:8])
+                continue
+            if not isinstance(data, dict):
+                logger.warning("Session row %s... holds data that is not a JSON object.", target.key[:8])
+                continue
+
+            self._row = target
+            self._data = data
+            self._session_id = candidate.session_id
+            self._write_key = target.key
+            self._secret_index = candidate.secret_index
+            self.developer_id = target.developer_id
+            self.new = False
+            if target is row:
+                self._renew_due = conf.cookie_renew > 0 and row.expires_at - now < conf.cookie_renew
+            self._reseal_due = candidate.secret_index > 0 or target.key_id != portal.keyring.current_key_id
+            self._touch_due = conf.cookie_idletime > 0 and now - target.last_seen_at >= _touch_interval(
+                conf.cookie_idletime
+            )
+            return
+
+        # A cookie came with the request but named no valid session.
+        if self.cookie_sent:
+            self._expire_cookie = True
+            if not found_any and self._candidates:
+                logger.info("A session cookie named no stored session; the request is treated as anonymous.")
+
+    def mark_destroyed(self, reason: str = "destroy") -> None:
+        """Schedule this session's rows for deletion and its cookie for expiry.
+
+        ``reason`` is ``"logout"`` or ``"destroy"``; the data is dropped at once.
+        """
+        keys: list[str | None] = [self._row.key if self._row else None, self._write_key]
+        keys.extend(row_key(candidate.session_id) for candidate in self._candidates)
+        self._destroy_keys.extend(key for key in keys if key)
+        self._pending = reason
+        self._expire_cookie = True
+        self._data = {}
+        self._row = None
+        self.developer_id = None
+        self._developer = None
+        self._developer_resolved = True
+
+    def mark_login(self, developer_id: str) -> None:
+        """Schedule a fresh session id for ``developer_id``, deleting the current rows.
+
+        Data stored before the login is kept unless it belonged to another developer.
+        """
+        self.load()
+        if self.developer_id is not None and self.developer_id != developer_id:
+            self._data = {}
+        keys: list[str | None] = [self._row.key if self._row else None, self._write_key]
+        keys.extend(row_key(candidate.session_id) for candidate in self._candidates)
+        self._destroy_keys.extend(key for key in keys if key)
+        self._pending = "login"
+        self._login_developer_id = developer_id
+        self.developer_id = developer_id
+        self._developer_resolved = False
+        self.modified = True
+
+
+def _touch_interval(idletime: int) -> int:
+    return max(1, min(IDLE_TOUCH_INTERVAL, idletime // 2))
+
+
+def _describe(error: BaseException) -> str:
+    """Return the exception's class and first line, without bound parameters."""
+    text = str(getattr(error, "orig", None) or error).splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"
+
+
+class PortalSessionInterface(SessionInterface):
+    """Stores ``flask.session`` in ``portal_sessions`` rows, sealed with AES-GCM."""
+
+    #: Flask passes this in the ``Set-Cookie`` for the session cookie.
+    pickle_based = False
+
+    def __init__(self, portal: PortalState) -> None:
+        self.portal = portal
+
+    def open_session(self, app: Flask, request: Request) -> ServerSession:
+        """Check the session cookies' tags, without any I/O, and return a lazy session."""
+        conf = self.portal.session_conf
+        values = request.cookies.getlist(conf.cookie_name)
+        candidates = []
+        seen: set[bytes] = set()
+        for value in values:
+            decoded = self.portal.keyring.decode_token(value)
+            if decoded is None:
+                continue
+            session_id, secret_index = decoded
+            if session_id not in seen:
+                seen.add(session_id)
+                candidates.append(_Candidate(session_id, secret_index))
+
+        session = ServerSession(self.portal, candidates, cookie_sent=bool(values))
+        session.cookie_count = len(values)
+        if values and not candidates:
+            # Every cookie failed its tag check: expire it without a query.
+            session._loaded = True
+            session._expire_cookie = True
+            logger.info("Rejected a session cookie whose tag did not verify.")
+        return session
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        """Write what changed, commit, then set or expire the cookie.
+
+        A response with status 500 or more persists nothing. When the store
+        fails, the response becomes 503 ``Session store unavailable`` and
+        carries no session cookie.
+        """
+        if not isinstance(session, ServerSession):
+            return
+        if session.accessed:
+            response.vary.add("Cookie")
+        if response.status_code >= 500:
+            return
+
+        try:
+            cookie = self.persist(app, session)
+        except SQLAlchemyError as error:
+            logger.error("Writing the session store failed: %s", _describe(error))
+            _turn_into_store_error(response)
+            return
+
+        if cookie is None:
+            return
+        response.vary.add("Cookie")
+        if cookie.token is None:
+            self.expire_cookie(response, session.cookie_count)
+        else:
+            self.set_cookie(response, cookie.token, cookie.expires_at)
+        response.headers["Cache-Control"] = "no-store"
+
+    def persist(self, app: Flask, session: ServerSession) -> _CookieChange | None:
+        """Carry out the session's pending writes; return the cookie change, if any.
+
+        Raises ``SQLAlchemyError`` when the store fails and
+        :class:`SessionTooLarge` when the data is over ``max_session_bytes``.
+        """
+        portal = self.portal
+        store = portal.store
+        now = portal.now()
+
+        if session._pending in ("logout", "destroy"):
+            store.delete(_unique(session._destroy_keys + session._stale_keys))
+            return _CookieChange(None) if session.cookie_sent else None
+
+        if session._pending == "login":
+            session_id, key = new_session_keys()
+            blob, key_id = seal_data(portal, session._data, key)
+            created_at = now
+            store.insert(
+                key,
+                session._login_developer_id,
+                blob,
+                key_id,
+                created_at=created_at,
+                expires_at=portal.expires_at_for(created_at, now),
+                now=now,
+                delete_keys=_unique(session._destroy_keys + session._stale_keys),
+            )
+            return _CookieChange(portal.keyring.encode_token(session_id), portal.expires_at_for(created_at, now))
+
+        if not session._loaded:
+            return None
+
+        if session._stale_keys:
+            # Expired rows met while loading: the cookie naming them is dead anyway.
+            store.delete(_unique(session._stale_keys))
+
+        row = session._row
+        if row is None:
+            if session.modified and session._data:
+                return self._create_anonymous(session, now)
+            return _CookieChange(None) if session._expire_cookie else None
+
+        if session.developer_id is None and session.modified and not session._data:
+            # An anonymous session emptied by the view: nothing is left to keep.
+            store.delete(_unique([row.key, session._write_key]))
+            return _CookieChange(None)
+
+        if session._renew_due:
+            return self._renew(app, session, row, now)
+
+        if session.modified or session._reseal_due:
+            blob, key_id = seal_data(portal, session._data, session._write_key)
+            if not store.update_data(session._write_key, blob, key_id, now):
+                return _CookieChange(None)
+            if session._secret_index > 0 and session._write_key == row_key(session._session_id):
+                # Re-tag the cookie with the current secret.
+                return _CookieChange(portal.keyring.encode_token(session._session_id), row.expires_at)
+            return None
+
+        if session._touch_due:
+            if not store.touch(session._write_key, now):
+                return _CookieChange(None)
+        return None
+
+    def _create_anonymous(self, session: ServerSession, now: int) -> _CookieChange:
+        portal = self.portal
+        session_id, key = new_session_keys()
+        blob, key_id = seal_data(portal, session._data, key)
+        expires_at = portal.expires_at_for(now, now)
+        portal.store.insert(key, None, blob, key_id, created_at=now, expires_at=expires_at, now=now)
+        return _CookieChange(portal.keyring.encode_token(session_id), expires_at)
+
+    def _renew(self, app: Flask, session: ServerSession, row: SessionRow, now: int) -> _CookieChange | None:
+        portal = self.portal
+        session_id, key = new_session_keys()
+        blob, key_id = seal_data(portal, session._data, key)
+        expires_at = portal.expires_at_for(row.created_at, now)
+        discard_at = min(row.expires_at, now + portal.session_conf.cookie_discard)
+        renewed = portal.store.renew(
+            old_key=row.key,
+            new_key=key,
+            developer_id=row.developer_id,
+            data=blob,
+            key_id=key_id,
+            created_at=row.created_at,
+            expires_at=expires_at,
+            old_expires_at=discard_at,
+            now=now,
+        )
+        if renewed:
+            logger.debug("Renewed session %s... as %s...", row.key[:8], key[:8])
+            signals.session_renewed.send(app, developer_id=row.developer_id)
+            return _CookieChange(portal.keyring.encode_token(session_id), expires_at)
+
+        # Another request renewed this row first: write any change into its successor.
+        current = portal.store.load(row.key)
+        if current is None:
+            return _CookieChange(None)
+        if session.modified and current.replaced_by:
+            blob, key_id = seal_data(portal, session._data, current.replaced_by)
+            portal.store.update_data(current.replaced_by, blob, key_id, now)
+        return None
+
+    def set_cookie(self, response: Response, token: str, expires_at: int | None) -> None:
+        """Add the session cookie with the configured Domain, Path, Secure, HttpOnly and SameSite."""
+        conf = self.portal.session_conf
+        max_age = None
+        if conf.cookie_persistent and expires_at is not None:
+            max_age = max(0, expires_at - self.portal.now())
+        response.set_cookie(
+            conf.cookie_name,
+            token,
+            max_age=max_age,
+            expires=(expires_at if max_age is not None else None),
+            path=conf.cookie_path,
+            domain=conf.cookie_domain,
+            secure=conf.cookie_secure,
+            httponly=conf.cookie_httponly,
+            samesite=conf.cookie_samesite,
+        )
+
+    def expire_cookie(self, response: Response, cookie_count: int = 1) -> None:
+        """Expire the session cookie with the same attributes it was set with.
+
+        When the request sent several cookies of that name and a
+        ``cookie_domain`` is configured, a host-only cookie left from before
+        the domain was set is expired as well.
+        """
+        conf = self.portal.session_conf
+        domains: list[str | None] = [conf.cookie_domain]
+        if cookie_count > 1 and conf.cookie_domain is not None and not conf.cookie_name.startswith("__Host-"):
+            domains.append(None)
+        for domain in domains:
+            response.delete_cookie(
+                conf.cookie_name,
+                path=conf.cookie_path,
+                domain=domain,
+                secure=conf.cookie_secure,
+                httponly=conf.cookie_httponly,
+                samesite=conf.cookie_samesite,
+            )
+
+
+def _turn_into_store_error(response: Response) -> None:
+    error = SessionStoreUnavailable()
+    response.status_code = 503
+    response.set_data(error.get_body())
+    response.mimetype = "application/json"
+    response.headers["Retry-After"] = "5"
+    response.headers["Cache-Control"] = "no-store"
+    response.headers.pop("Set-Cookie", None)
+
+
+def seal_data(portal: PortalState, data: dict[str, Any], key: str) -> tuple[bytes, str]:
+    """Serialize and seal session data for row ``key``; return ``(blob, key id)``."""
+    plaintext = _serializer.dumps(data).encode("utf-8")
+    limit = portal.session_conf.max_session_bytes
+    if len(plaintext) > limit:
+        raise SessionTooLarge(len(plaintext), limit)
+    return portal.keyring.seal(plaintext, key)
+
+
+def new_session_keys() -> tuple[bytes, str]:
+    """Return a fresh session id and its row key."""
+    session_id = new_session_id()
+    return session_id, row_key(session_id)
+
