@@ -21,7 +21,14 @@ from sqlalchemy.engine import make_url
 
 from flask_portal_session import PortalSession
 from flask_portal_session.migrate import upgrade
-from flask_portal_session.store import api_keys_table, create_store_engine, developers_table, sessions_table
+from flask_portal_session.store import (
+    add_statement_listener,
+    api_keys_table,
+    create_store_engine,
+    developers_table,
+    remove_statement_listener,
+    sessions_table,
+)
 
 POSTGRES_ENV = "PORTAL_SESSION_TEST_POSTGRES_URL"
 MARIADB_ENV = "PORTAL_SESSION_TEST_MARIADB_URL"
@@ -221,12 +228,17 @@ class StatementCounter:
     def _record(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         self.statements.append(statement)
 
+    def _record_sql(self, statement: str) -> None:
+        self.statements.append(statement)
+
     def __enter__(self) -> StatementCounter:
         event.listen(self.engine, "before_cursor_execute", self._record)
+        add_statement_listener(self.engine, self._record_sql)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         event.remove(self.engine, "before_cursor_execute", self._record)
+        remove_statement_listener(self.engine, self._record_sql)
 
     @property
     def count(self) -> int:
