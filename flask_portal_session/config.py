@@ -6,7 +6,7 @@ and the wording of the errors and warnings about them. ``load_config`` reads a w
 a JSON object string (the form an environment variable takes).
 
 Errors raise ``ConfigError`` at the first problem found. The message names the
-setting and key, shows the rejected value and says how to fix it. The values of
+setting and key, shows the rejected value and gives the fix. The values of
 ``secret`` and ``secret_fallbacks`` never appear in a message, and neither does a
 database URL, because it may contain a password. Findings that do not stop the app,
 such as a weak secret, are returned as warnings and logged by ``load_config``.
@@ -358,9 +358,9 @@ def parse_session_conf(value: Mapping[str, Any] | str | bytes) -> tuple[SessionC
     conflicting alias. The warnings are not logged here.
     """
     setting = "PORTAL_SESSION_CONF"
-    given = _read_object(setting, value, ("secret", *SESSION_DEFAULTS), SESSION_KEY_ALIASES, secret=True)
+    entries = _read_object(setting, value, ("secret", *SESSION_DEFAULTS), SESSION_KEY_ALIASES, secret=True)
 
-    if "secret" not in given:
+    if "secret" not in entries:
         raise ConfigError(
             f'{setting} has no "secret". Add "secret" with a random string of at least '
             f"{MIN_SECRET_LENGTH} characters, {_SECRET_HINT}. Every worker and node must use "
@@ -368,10 +368,10 @@ def parse_session_conf(value: Mapping[str, Any] | str | bytes) -> tuple[SessionC
             setting=setting,
             key="secret",
         )
-    values = {"secret": _validate_given(setting, "secret", given["secret"], _validate_secret)}
+    values = {"secret": _validate_entries(setting, "secret", entries["secret"], _validate_secret)}
     for key, default in SESSION_DEFAULTS.items():
-        if key in given:
-            values[key] = _validate_given(setting, key, given[key], _SESSION_VALIDATORS[key])
+        if key in entries:
+            values[key] = _validate_entries(setting, key, entries[key], _SESSION_VALIDATORS[key])
         else:
             values[key] = default
 
@@ -384,17 +384,17 @@ def parse_auth_conf(value: Mapping[str, Any] | str | bytes | None) -> AuthConf:
     """Validate PORTAL_AUTH_CONF, a mapping or a JSON object string, None for all defaults.
 
     Raises ConfigError on an unknown key, a wrong type or an invalid value. Whether
-    a key location is enabled is checked by ``load_config``, which knows PORTAL_AUTH.
+    a key location is enabled is checked by ``load_config``, which reads PORTAL_AUTH.
     """
     setting = "PORTAL_AUTH_CONF"
     if value is None:
         return AuthConf(**AUTH_CONF_DEFAULTS)
-    given = _read_object(setting, value, tuple(AUTH_CONF_DEFAULTS), {})
+    entries = _read_object(setting, value, tuple(AUTH_CONF_DEFAULTS), {})
 
     values = dict(AUTH_CONF_DEFAULTS)
     for key in AUTH_CONF_DEFAULTS:
-        if key in given:
-            values[key] = _validate_given(setting, key, given[key], _AUTH_VALIDATORS[key])
+        if key in entries:
+            values[key] = _validate_entries(setting, key, entries[key], _AUTH_VALIDATORS[key])
     return AuthConf(**values)
 
 
@@ -407,12 +407,12 @@ def parse_password_hash_conf(value: Mapping[str, Any] | str | bytes | None) -> P
     setting = "PORTAL_PASSWORD_HASH_CONF"
     if value is None:
         return PasswordHashConf(**PASSWORD_HASH_DEFAULTS)
-    given = _read_object(setting, value, tuple(PASSWORD_HASH_DEFAULTS), {})
+    entries = _read_object(setting, value, tuple(PASSWORD_HASH_DEFAULTS), {})
 
     values = dict(PASSWORD_HASH_DEFAULTS)
     for key in PASSWORD_HASH_DEFAULTS:
-        if key in given:
-            values[key] = _validate_given(setting, key, given[key], _PASSWORD_HASH_VALIDATORS[key])
+        if key in entries:
+            values[key] = _validate_entries(setting, key, entries[key], _PASSWORD_HASH_VALIDATORS[key])
 
     if values["memory_cost"] < 8 * values["parallelism"]:
         raise ConfigError(
@@ -456,7 +456,7 @@ _repr.maxlevel = 2
 
 @dataclass(frozen=True)
 class _Path:
-    """Where a value sits: a setting, a key inside it and an index inside a list."""
+    """Location of a value: a setting, a key inside it and an index inside a list."""
 
     setting: str
     key: str | None = None
@@ -541,14 +541,14 @@ def _read_object(
     if isinstance(value, (str, bytes)):
         value = _load_json_object(setting, value)
     elif not isinstance(value, Mapping):
-        shown = _describe_type(value) if secret else _describe(value)
+        description = _describe_type(value) if secret else _describe(value)
         raise ConfigError(
-            f"{setting} must be a dict or a JSON object string, got {shown}. "
+            f"{setting} must be a dict or a JSON object string, got {description}. "
             f'Write it as {{"key": value, ...}}.',
             setting=setting,
         )
 
-    given: dict[str, list[tuple[str, Any]]] = {}
+    entries: dict[str, list[tuple[str, Any]]] = {}
     for name, item in value.items():
         if not isinstance(name, str):
             raise ConfigError(
@@ -559,8 +559,8 @@ def _read_object(
         if canonical not in keys:
             message = _unknown_key_message(setting, name, (*keys, *aliases))
             raise ConfigError(message, setting=setting, key=name)
-        given.setdefault(canonical, []).append((name, item))
-    return given
+        entries.setdefault(canonical, []).append((name, item))
+    return entries
 
 
 def _unknown_key_message(setting: str, name: str, known: tuple[str, ...]) -> str:
@@ -573,7 +573,7 @@ def _unknown_key_message(setting: str, name: str, known: tuple[str, ...]) -> str
     return f"{message} Remove it. The known keys are: {', '.join(known)}."
 
 
-def _validate_given(
+def _validate_entries(
     setting: str,
     key: str,
     entries: list[tuple[str, Any]],
@@ -652,24 +652,37 @@ def _reject_duplicate_keys(setting: str, pairs: list[tuple[str, Any]]) -> dict[s
 
 
 def _json_error_message(setting: str, text: str, error: json.JSONDecodeError) -> str:
-    message = (
-        f"{setting} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
-    )
-    previous = text[: error.pos].rstrip()
+    message = f"{setting} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
+    next_character = text[error.pos : error.pos + 1]
+
     if error.msg == "Expecting ',' delimiter":
-        previous_line = previous.count("\n") + 1
+        previous_line = text[: error.pos].rstrip().count("\n") + 1
         return (
             f"{message} A comma is probably missing after the previous member, which ends on line "
-            f"{previous_line}. Separate members with commas, as in {{\"a\": 1, \"b\": 2}}. "
+            f'{previous_line}. Separate members with commas, as in {{"a": 1, "b": 2}}. '
             "The examples in Kong's Dev Portal documentation omit them."
         )
-    if error.msg.startswith("Expecting property name") and previous.endswith(","):
+    if _is_trailing_comma(text, error.pos):
         return f"{message} Remove the trailing comma after the last member."
-    if error.msg.startswith("Expecting property name") and text[error.pos : error.pos + 1] == "'":
+    if next_character == "'":
         return f"{message} JSON needs double quotes around keys and strings."
-    if error.msg == "Expecting value" and text[error.pos : error.pos + 1] == "<":
+    if next_character == "<":
         return f"{message} Replace the <PLACEHOLDER> with a real value."
     return f"{message} Fix the JSON syntax at that position."
+
+
+def _is_trailing_comma(text: str, position: int) -> bool:
+    """Tell whether a decode error sits at a comma followed by "}" or "]".
+
+    Python 3.13 reports such an error at the comma, older versions after it.
+    """
+    before = text[:position].rstrip()
+    after = text[position:].lstrip()
+    if after.startswith(","):
+        after = after[1:].lstrip()
+    elif not before.endswith(","):
+        return False
+    return after[:1] in ("}", "]")
 
 
 # Value validators. Each takes the value's location and the raw value, and
@@ -694,7 +707,10 @@ def _integer(
     if allow_timedelta and isinstance(value, datetime.timedelta):
         seconds = value.total_seconds()
         if not seconds.is_integer():
-            raise path.error(f"must be a whole number of seconds, got {value!r}. Round it to whole seconds.")
+            raise path.error(
+                f"must be a whole number of seconds, got {seconds:g} seconds (a timedelta). "
+                "Round it to whole seconds."
+            )
         number = int(seconds)
     elif isinstance(value, int):
         number = int(value)
@@ -774,14 +790,14 @@ def _string(path: _Path, value: Any, example: str) -> str:
     return value
 
 
-def _token(path: _Path, value: Any, example: str, what: str) -> str:
+def _token(path: _Path, value: Any, example: str, name_kind: str) -> str:
     """Validate an RFC 6265 / RFC 9110 token, such as a cookie or header name."""
     text = _string(path, value, example)
     if not _TOKEN_RE.fullmatch(text):
         bad = next(character for character in text if not _TOKEN_RE.fullmatch(character))
         raise path.error(
-            f"contains {_describe_character(bad)}, which is not allowed in {what}, got {_describe(text)}. "
-            f'Use only {_TOKEN_CHARACTERS}, such as "{example}".'
+            f"contains {_describe_character(bad)}, which is not allowed in {name_kind}, "
+            f'got {_describe(text)}. Use only {_TOKEN_CHARACTERS}, such as "{example}".'
         )
     return text
 
@@ -1120,11 +1136,11 @@ def _weak_secret_warning(label: str, secret: str) -> str | None:
 def _parse_auth_methods(config: Mapping[str, Any]) -> tuple[str, ...]:
     path = _Path("PORTAL_AUTH")
     value = config.get("PORTAL_AUTH")
-    supported = f'Set it to "basic-auth", "key-auth", or ["basic-auth", "key-auth"] for both.'
+    supported = 'Set it to "basic-auth", "key-auth", or ["basic-auth", "key-auth"] for both.'
     if value is None:
         raise path.error(
-            f'is missing. Set PORTAL_AUTH = "basic-auth" to log developers in with their email and password, '
-            f'or "key-auth" for API keys.' + _near_miss_hint(config, "PORTAL_AUTH")
+            'is missing. Set PORTAL_AUTH = "basic-auth" to log developers in with their email and password, '
+            'or "key-auth" for API keys.' + _near_miss_hint(config, "PORTAL_AUTH")
         )
 
     if isinstance(value, bytes):
@@ -1185,8 +1201,8 @@ def _check_key_auth(auth_methods: tuple[str, ...], auth_conf: AuthConf) -> list[
         return []
     if not (auth_conf.key_in_header or auth_conf.key_in_query or auth_conf.key_in_body):
         raise ConfigError(
-            "PORTAL_AUTH_CONF turns off key_in_header, key_in_query and key_in_body, so key-auth could never "
-            "find an API key. Set key_in_header to true.",
+            "PORTAL_AUTH_CONF sets key_in_header, key_in_query and key_in_body all to false, so key-auth "
+            "could never find an API key. Set key_in_header to true.",
             setting="PORTAL_AUTH_CONF",
             key="key_in_header",
         )
@@ -1475,7 +1491,7 @@ def _parse_login_view(value: Any) -> str | None:
     """Validate PORTAL_LOGIN_VIEW.
 
     NOTE: the endpoint is not looked up here, because the app may register it after
-    init_app. A wrong name fails when login_required first redirects.
+    init_app. A wrong name raises werkzeug's BuildError when login_required first redirects.
     """
     if value is None:
         return None
@@ -1504,8 +1520,8 @@ def _parse_url_prefix(value: Any) -> str:
         raise path.error(f'must start with "/", got {_describe(value)}. Write "/{value}".')
     if value.endswith("/"):
         fixed = value.rstrip("/")
-        shown = f'"{fixed}"' if fixed else '"" to mount at the root'
-        raise path.error(f"must not end with \"/\", got {_describe(value)}. Write {shown}.")
+        replacement = f'"{fixed}"' if fixed else '"" to mount at the root'
+        raise path.error(f"must not end with \"/\", got {_describe(value)}. Write {replacement}.")
     for character in value:
         if character in "?#" or character.isspace() or not character.isprintable():
             raise path.error(

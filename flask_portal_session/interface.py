@@ -16,11 +16,13 @@ write wins, as with any session store.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Request, Response
+from flask import Flask, Request, Response, has_request_context, request
 from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SessionInterface, SessionMixin
 from sqlalchemy.exc import SQLAlchemyError
@@ -298,6 +300,30 @@ class ServerSession(SessionMixin):
         self.modified = True
 
 
+class _RateLimitedWarning:
+    """Logs one WARNING per ``interval`` seconds, with the count of events since the last one."""
+
+    def __init__(self, interval: float = 60.0) -> None:
+        self.interval = interval
+        self._last = float("-inf")
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def emit(self, message: str) -> None:
+        """Count one event and log ``message % count`` if the interval has passed."""
+        with self._lock:
+            self._count += 1
+            now = time.monotonic()
+            if now - self._last < self.interval:
+                return
+            count, self._count, self._last = self._count, 0, now
+        logger.warning(message, count)
+
+
+_rejected_tag_log = _RateLimitedWarning()
+_insecure_request_log = _RateLimitedWarning()
+
+
 def _touch_interval(idletime: int) -> int:
     return max(1, min(IDLE_TOUCH_INTERVAL, idletime // 2))
 
@@ -338,7 +364,12 @@ class PortalSessionInterface(SessionInterface):
             # Every cookie failed its tag check: expire it without a query.
             session._loaded = True
             session._expire_cookie = True
-            logger.info("Rejected a session cookie whose tag did not verify.")
+            _rejected_tag_log.emit(
+                "Rejected session cookies whose tag did not verify (%d since the last report). Forged or "
+                "damaged cookies look like this; so do cookies from another node when the nodes do not share "
+                "one 'secret' in PORTAL_SESSION_CONF, or cookies made before a secret change that is not in "
+                "secret_fallbacks."
+            )
         return session
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
@@ -478,6 +509,13 @@ class PortalSessionInterface(SessionInterface):
     def set_cookie(self, response: Response, token: str, expires_at: int | None) -> None:
         """Add the session cookie with the configured Domain, Path, Secure, HttpOnly and SameSite."""
         conf = self.portal.session_conf
+        if conf.cookie_secure and has_request_context() and not request.is_secure:
+            _insecure_request_log.emit(
+                "Set a Secure session cookie on a request that arrived over plain HTTP (%d since the last "
+                "report). Browsers drop Secure cookies over HTTP, so logins will not stick. Serve over HTTPS, "
+                "apply ProxyFix behind a TLS-terminating proxy, or set cookie_secure to false for plain-HTTP "
+                "testing."
+            )
         max_age = None
         if conf.cookie_persistent and expires_at is not None:
             max_age = max(0, expires_at - self.portal.now())
