@@ -42,6 +42,7 @@ __all__ = [
     "MIN_SECRET_LENGTH",
     "PASSWORD_HASH_DEFAULTS",
     "PLACEHOLDER_SECRETS",
+    "secret_weakness",
     "SESSION_DEFAULTS",
     "SESSION_KEY_ALIASES",
     "SETTINGS",
@@ -1114,20 +1115,34 @@ def _session_warnings(conf: SessionConf) -> list[str]:
     return warnings
 
 
-def _weak_secret_warning(label: str, secret: str) -> str | None:
+def secret_weakness(secret: str) -> str | None:
+    """Return why ``secret`` looks weak ("placeholder" or "short"), or ``None``.
+
+    A secret is weak when it is a well-known placeholder (including Kong's
+    ``<SET_SECRET>`` style) or shorter than ``MIN_SECRET_LENGTH`` characters.
+    """
     normalized = secret.strip().lower()
+    if normalized in PLACEHOLDER_SECRETS or re.fullmatch(r"<[^<>]*>", normalized):
+        return "placeholder"
+    if len(secret) < MIN_SECRET_LENGTH:
+        return "short"
+    return None
+
+
+def _weak_secret_warning(label: str, secret: str) -> str | None:
+    weakness = secret_weakness(secret)
+    if weakness is None:
+        return None
     replace = (
         f"Replace {label} with a random string of at least {MIN_SECRET_LENGTH} characters "
         f"({_SECRET_HINT})"
     )
-    if normalized in PLACEHOLDER_SECRETS or re.fullmatch(r"<[^<>]*>", normalized):
+    if weakness == "placeholder":
         return (
             f"{replace}, because it is a well-known placeholder that protects neither the cookie tags "
             "nor the stored session data."
         )
-    if len(secret) < MIN_SECRET_LENGTH:
-        return f"{replace}, because it is shorter than {MIN_SECRET_LENGTH} characters."
-    return None
+    return f"{replace}, because it is shorter than {MIN_SECRET_LENGTH} characters."
 
 
 # Top-level settings.

@@ -40,6 +40,8 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from .config import ConfigError
+
 __all__ = [
     "metadata",
     "sessions_table",
@@ -149,7 +151,13 @@ def create_store_engine(url: str, **engine_options: Any) -> Engine:
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
             folder = os.path.dirname(os.path.abspath(database))
-            os.makedirs(folder, exist_ok=True)
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except OSError as error:
+                raise ConfigError(
+                    f"PORTAL_SESSION_DATABASE_URI names a SQLite file in {folder!r}, but that folder cannot be "
+                    f"created ({error.strerror}). Point the URL at a writable folder."
+                ) from None
         engine = create_engine(url, **engine_options)
         event.listen(engine, "connect", _configure_sqlite_connection)
         return engine

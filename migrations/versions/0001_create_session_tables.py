@@ -71,7 +71,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_portal_api_keys_developer_id", table_name="portal_api_keys")
+    # Dropping the table drops its index. MariaDB rejects dropping
+    # ix_portal_api_keys_developer_id first, because the foreign key needs it.
     op.drop_table("portal_api_keys")
     op.drop_index("ix_portal_sessions_expires_at", table_name="portal_sessions")
     op.drop_index("ix_portal_sessions_developer_id", table_name="portal_sessions")
