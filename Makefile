@@ -26,7 +26,7 @@ test: install
 # Serve the example portal on http://127.0.0.1:$(PORT) with the embedded SQLite store.
 demo: venv
 	$(BIN)/python -m pip install --quiet -e .
-	$(BIN)/python examples/portal/setup_demo.py
+	PORT=$(PORT) $(BIN)/python examples/portal/setup_demo.py
 	$(BIN)/flask --app examples/portal/app.py run --host 127.0.0.1 --port $(PORT)
 
 # Print the benchmark table (see docs/benchmarks.md).
