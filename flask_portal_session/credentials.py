@@ -206,7 +206,7 @@ class DeveloperStore:
 
     def get_by_email(self, email: str) -> Developer | None:
         """Return the developer with this email (any case), or ``None``."""
-        if not isinstance(email, str) or len(email) > MAX_EMAIL_LENGTH:
+        if not isinstance(email, str) or len(email) > MAX_EMAIL_LENGTH or _has_control_character(email):
             return None
         return self._fetch_one(developers_table.c.email == normalize_email(email))
 
@@ -279,6 +279,10 @@ class DeveloperStore:
             or len(email) > MAX_EMAIL_LENGTH
             or len(password.encode("utf-8", "surrogatepass")) > MAX_PASSWORD_BYTES
         ):
+            return LoginResult("invalid")
+        if _has_control_character(email):
+            # No stored email has one, and PostgreSQL rejects NUL in a parameter.
+            self._verify(self._dummy_hash, password)
             return LoginResult("invalid")
 
         row = self._fetch_login_row(normalize_email(email))
@@ -512,6 +516,10 @@ def _needs_rehash(hasher: PasswordHasher, password_hash: str) -> bool:
         return False
 
 
+def _has_control_character(value: str) -> bool:
+    return any(ord(character) < 32 or ord(character) == 127 for character in value)
+
+
 def _check_email(email: str) -> str:
     if not isinstance(email, str):
         raise CredentialError(f"Invalid email {email!r}: expected a string such as 'dev@example.com'.")
@@ -522,7 +530,8 @@ def _check_email(email: str) -> str:
         or not local
         or not domain
         or len(address) > MAX_EMAIL_LENGTH
-        or any(character.isspace() or ord(character) < 32 for character in address)
+        or any(character.isspace() for character in address)
+        or _has_control_character(address)
         or ":" in address
     ):
         raise CredentialError(

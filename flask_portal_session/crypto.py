@@ -122,6 +122,10 @@ class KeyRing:
             return None
         if len(raw) != _TOKEN_BYTES or raw[0] != TOKEN_VERSION:
             return None
+        # The last character carries 4 unused bits that the decoder ignores:
+        # accept only the one canonical spelling of each token.
+        if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != token:
+            return None
 
         body, tag = raw[: 1 + SESSION_ID_BYTES], raw[1 + SESSION_ID_BYTES :]
         for index, key in enumerate(self._keys):

@@ -21,8 +21,10 @@ def login_required(view: _View) -> _View:
     """Run ``view`` only for a valid session of an approved developer.
 
     Otherwise answer 401 ``{"message": "Unauthorized"}``, or, when
-    ``PORTAL_LOGIN_VIEW`` names an endpoint and the client prefers HTML,
-    redirect there with a ``next`` parameter holding this request's path.
+    ``PORTAL_LOGIN_VIEW`` names an endpoint, the client prefers HTML and the
+    method is GET or HEAD, redirect there with a ``next`` parameter holding
+    this request's path. Other methods get the 401, because the page would
+    reopen ``next`` with GET after login.
     """
 
     @functools.wraps(view)
@@ -31,7 +33,7 @@ def login_required(view: _View) -> _View:
             return current_app.ensure_sync(view)(*args, **kwargs)
         state = current_app.extensions["portal_session"]
         login_view = state.config.login_view
-        if login_view and _prefers_html():
+        if login_view and request.method in ("GET", "HEAD") and _prefers_html():
             return redirect(url_for(login_view, next=_request_path()))
         return json_error(401, "Unauthorized")
 
@@ -72,4 +74,4 @@ def _prefers_html() -> bool:
 
 def _request_path() -> str:
     path = request.full_path
-    return path[:-1] if path.endswith("?") else path
+    return safe_next_path(path[:-1] if path.endswith("?") else path)

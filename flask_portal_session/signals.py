@@ -4,7 +4,9 @@ Each is sent with the Flask app as sender. Keyword arguments:
 
 - ``developer_logged_in``: ``developer``, ``method`` ("basic-auth", "key-auth" or "login").
 - ``developer_logged_out``: ``developer_id`` (``None`` when the session was anonymous).
-- ``login_failed``: ``method``, ``reason`` ("missing", "invalid", "status", "locked").
+- ``login_failed``: ``method`` ("basic-auth", "key-auth", or "none" when the request
+  carried no credentials of any enabled kind), ``reason`` ("missing", "invalid",
+  "status", "locked").
 - ``session_renewed``: ``developer_id``.
 """
 

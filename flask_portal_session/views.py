@@ -21,6 +21,9 @@ BLUEPRINT_NAME = "portal_session"
 #: Request headers the portal GUI may send to the auth routes across origins.
 _CORS_BASE_HEADERS = ("Authorization", "Content-Type", "X-Requested-With")
 
+#: Methods the auth routes route to themselves only to answer 405 in JSON.
+_OTHER_METHODS = ("PUT", "PATCH")
+
 #: How long a browser may cache a CORS preflight answer, in seconds.
 _CORS_MAX_AGE = 600
 
@@ -36,9 +39,11 @@ def register_routes(app: Flask, state: PortalState) -> None:
         state.portal.login(developer, method=g.get("_portal_auth_method", "login"))
         return jsonify(developer=developer_to_dict(developer))
 
-    @blueprint.route("/auth", methods=["GET", "POST", "DELETE"])
+    @blueprint.route("/auth", methods=["GET", "POST", "DELETE", *_OTHER_METHODS])
     def auth() -> Any:
         """Log in with the configured method(s); ``DELETE`` logs out."""
+        if request.method in _OTHER_METHODS:
+            return _method_not_allowed("GET, POST, DELETE, OPTIONS")
         if request.method == "DELETE":
             if "DELETE" not in state.session_conf.logout_methods:
                 return json_error(
@@ -52,9 +57,11 @@ def register_routes(app: Flask, state: PortalState) -> None:
         _set_authenticate_header(response, state, methods)
         return response
 
-    @blueprint.route("/session", methods=["GET"])
+    @blueprint.route("/session", methods=["GET", "POST", "DELETE", *_OTHER_METHODS])
     def session_info() -> Any:
         """Describe the current session; 401 without a valid, logged-in session."""
+        if request.method != "GET":
+            return _method_not_allowed("GET, HEAD, OPTIONS")
         server_session = session
         if not getattr(server_session, "is_authenticated", False):
             return json_error(401, "Unauthorized")
@@ -63,7 +70,7 @@ def register_routes(app: Flask, state: PortalState) -> None:
         conf = state.session_conf
         now = state.now()
         absolute_expires = row.created_at + conf.absolute_timeout if conf.absolute_timeout else None
-        return jsonify(
+        response = jsonify(
             developer=developer_to_dict(developer),
             session={
                 "expires": row.expires_at,
@@ -75,6 +82,9 @@ def register_routes(app: Flask, state: PortalState) -> None:
                 "absolute_expires": absolute_expires,
             },
         )
+        # The answer is private to this developer: keep it out of shared and browser caches.
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
     @blueprint.after_request
     def _cors(response: Response) -> Response:
@@ -82,6 +92,13 @@ def register_routes(app: Flask, state: PortalState) -> None:
         return response
 
     app.register_blueprint(blueprint, url_prefix=state.config.url_prefix or None)
+
+
+def _method_not_allowed(allowed: str) -> Any:
+    # Routed here instead of left to Werkzeug, whose 405 page is HTML.
+    response = json_error(405, f"Method {request.method} is not allowed here. Use one of: {allowed}.")
+    response.headers["Allow"] = allowed
+    return response
 
 
 def _set_authenticate_header(response: Response, state: PortalState, methods: list[str]) -> None:
@@ -113,6 +130,8 @@ def _add_cors_headers(response: Response, state: PortalState) -> None:
         return
     response.headers["Access-Control-Allow-Origin"] = origin
     response.headers["Access-Control-Allow-Credentials"] = "true"
+    # Lets a login page on the GUI origin read the lockout wait.
+    response.headers["Access-Control-Expose-Headers"] = "Retry-After"
     if request.method == "OPTIONS":
         key_headers = state.config.auth_conf.key_names if state.config.auth_conf.key_in_header else ()
         response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
