@@ -41,6 +41,9 @@ logger = logging.getLogger(__name__)
 
 _serializer = TaggedJSONSerializer()
 
+#: Renewals followed from an old cookie to the row that holds the data now.
+_MAX_SUCCESSOR_HOPS = 4
+
 #: Longest gap between two idle-timeout touches of one row, in seconds.
 IDLE_TOUCH_INTERVAL = 60
 
@@ -221,12 +224,9 @@ class ServerSession(SessionMixin):
                 self._stale_keys.append(row.key)
                 continue
 
-            target = row
-            if row.replaced_by:
-                successor = portal.store.load(row.replaced_by)
-                if successor is None or not portal.is_row_valid(successor, now):
-                    continue
-                target = successor
+            target = self._follow_successors(row, now)
+            if target is None:
+                continue
 
             plaintext = portal.keyring.open(target.data, target.key, target.key_id)
             if plaintext is None:
@@ -253,7 +253,12 @@ class ServerSession(SessionMixin):
             self.developer_id = target.developer_id
             self.new = False
             if target is row:
-                self._renew_due = conf.cookie_renew > 0 and row.expires_at - now < conf.cookie_renew
+                # Near the absolute deadline a new id would not live longer: keep the row.
+                self._renew_due = (
+                    conf.cookie_renew > 0
+                    and row.expires_at - now < conf.cookie_renew
+                    and portal.expires_at_for(row.created_at, now) > row.expires_at
+                )
             self._reseal_due = candidate.secret_index > 0 or target.key_id != portal.keyring.current_key_id
             self._touch_due = conf.cookie_idletime > 0 and now - target.last_seen_at >= _touch_interval(
                 conf.cookie_idletime
@@ -265,6 +270,23 @@ class ServerSession(SessionMixin):
             self._expire_cookie = True
             if not found_any and self._candidates:
                 logger.info("A session cookie named no stored session; the request is treated as anonymous.")
+
+    def _follow_successors(self, row: SessionRow, now: int) -> SessionRow | None:
+        """Return the newest valid row in ``row``'s renewal chain, or ``None``.
+
+        A cookie from before a renewal names a row in its discard window; the
+        data lives in the row that replaced it, which may itself have been
+        renewed while the old cookie was still in use.
+        """
+        target = row
+        for _ in range(_MAX_SUCCESSOR_HOPS):
+            if not target.replaced_by:
+                return target
+            successor = self._portal.store.load(target.replaced_by)
+            if successor is None or not self._portal.is_row_valid(successor, now):
+                return None
+            target = successor
+        return None if target.replaced_by else target
 
     def mark_destroyed(self, reason: str = "destroy") -> None:
         """Schedule this session's rows for deletion and its cookie for expiry.

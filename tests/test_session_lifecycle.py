@@ -323,6 +323,41 @@ def test_absolute_timeout_caps_renewal(make_app: Any, clock: Any) -> None:
     assert client.get("/private").status_code == 401
 
 
+def test_no_renewal_past_absolute_deadline(make_app: Any, clock: Any) -> None:
+    app = make_app({"cookie_lifetime": 1000, "cookie_renew": 500, "absolute_timeout": 1200})
+    add_developer(app)
+    client = app.test_client()
+    login(client)
+    clock.advance(600)
+    assert session_cookie(client.get("/private"))
+    for _ in range(3):
+        clock.advance(100)
+        response = client.get("/private")
+        assert response.status_code == 200
+        assert set_cookie_headers(response) == []
+    assert row_count(app) == 2
+
+
+def test_old_cookie_follows_two_renewals(make_app: Any, clock: Any) -> None:
+    app = make_app({"cookie_lifetime": 1000, "cookie_renew": 100, "cookie_discard": 30})
+    add_developer(app)
+    client = app.test_client()
+    first = login(client)
+    clock.advance(950)
+    client.get("/private")
+    clock.advance(1)
+    with app.portal.engine.begin() as connection:
+        connection.execute(update(sessions_table).values(expires_at=int(clock.now) + 50).where(
+            sessions_table.c.replaced_by.is_(None)
+        ))
+    assert session_cookie(client.get("/private"))
+
+    old = app.test_client()
+    use_cookie(old, first)
+    old.get("/put?via=first")
+    assert client.get("/private").json["data"] == {"via": "first"}
+
+
 def test_absolute_timeout_off(make_app: Any, clock: Any) -> None:
     app = make_app({"cookie_lifetime": 1000, "cookie_renew": 500, "absolute_timeout": 0})
     add_developer(app)
