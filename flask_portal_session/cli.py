@@ -36,7 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from . import migrate
 from .config import MIN_SECRET_LENGTH, ConfigError, secret_weakness
 from .credentials import DEVELOPER_STATUSES, CredentialError, Developer
-from .extension import EXTENSION_KEY, PortalState
+from .extension import EXTENSION_KEY, MAX_CLEANUP_BATCH, PortalState
 from .store import api_keys_table, developers_table, sessions_table
 
 __all__ = ["load_portal_state", "portal_session_cli"]
@@ -395,8 +395,10 @@ def sessions_revoke(state: PortalState, email: str | None, developer_id: str | N
 @_portal_command
 def cleanup(state: PortalState, batch_size: int) -> None:
     """Delete expired session rows in batches and print how many were deleted."""
-    if batch_size < 1:
-        raise click.ClickException(f"Invalid --batch-size {batch_size}: use a whole number of at least 1.")
+    if not 1 <= batch_size <= MAX_CLEANUP_BATCH:
+        raise click.ClickException(
+            f"Invalid --batch-size {batch_size}: use a whole number from 1 to {MAX_CLEANUP_BATCH}."
+        )
     count = state.portal.cleanup(batch_size=batch_size)
     click.echo(f"Deleted {count} expired {_plural(count, 'session')}.")
 

@@ -68,6 +68,9 @@ LOCKOUT_MAX_SECONDS = 3600
 
 _API_KEY_PREFIX_LENGTH = 8
 
+#: Largest API key id: the id column is a 32-bit signed integer on PostgreSQL.
+MAX_API_KEY_ID = 2**31 - 1
+
 
 class DeveloperLike(Protocol):
     """What the package needs from a developer object, built-in or the app's own."""
@@ -376,8 +379,11 @@ class DeveloperStore:
     def revoke_api_key(self, key_id: int, developer_id: str | None = None) -> bool:
         """Revoke one API key; with ``developer_id``, only if it is that developer's.
 
-        Returns ``False`` when no such unrevoked key exists.
+        Returns ``False`` when no such unrevoked key exists, including for ids
+        outside the column's range, which no key can have.
         """
+        if isinstance(key_id, bool) or not isinstance(key_id, int) or not 1 <= key_id <= MAX_API_KEY_ID:
+            return False
         statement = (
             update(api_keys_table)
             .where(api_keys_table.c.id == int(key_id), api_keys_table.c.revoked_at.is_(None))

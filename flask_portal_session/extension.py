@@ -29,6 +29,9 @@ EXTENSION_KEY = "portal_session"
 
 _Hook = TypeVar("_Hook", bound=Callable[..., Any])
 
+#: Largest cleanup batch: each batch deletes its ids in one IN list and one transaction.
+MAX_CLEANUP_BATCH = 100_000
+
 
 class PortalState:
     """Everything the extension keeps for one Flask app."""
@@ -203,8 +206,10 @@ class PortalSession:
         batch. Rows past only their idle timeout stay until their
         ``expires_at`` passes; they are already rejected on use.
         """
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"Invalid batch_size {batch_size!r}: use a whole number of at least 1.")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_CLEANUP_BATCH:
+            raise ValueError(
+                f"Invalid batch_size {batch_size!r}: use a whole number from 1 to {MAX_CLEANUP_BATCH}."
+            )
         state = self._state()
         total = 0
         while True:

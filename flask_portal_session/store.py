@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, NoSuchModuleError
 
 from .config import ConfigError
 
@@ -147,6 +147,23 @@ def create_store_engine(url: str, **engine_options: Any) -> Engine:
     of failing with "database is locked".
     """
     parsed = make_url(url)
+    try:
+        return _create_engine_for(parsed, url, engine_options)
+    except (ImportError, NoSuchModuleError) as error:
+        backend = parsed.get_backend_name()
+        extra = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}.get(backend)
+        fix = (
+            f"Install it with: pip install 'flask-portal-session[{extra}]'."
+            if extra
+            else "Install the SQLAlchemy dialect and driver for it, or use SQLite, PostgreSQL or MariaDB."
+        )
+        raise ConfigError(
+            f"PORTAL_SESSION_DATABASE_URI uses the {parsed.drivername!r} driver, which could not be loaded "
+            f"({type(error).__name__}: {error}). {fix}"
+        ) from None
+
+
+def _create_engine_for(parsed: Any, url: str, engine_options: dict[str, Any]) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:" and not database.startswith("file:"):
@@ -399,7 +416,11 @@ class _PrecompiledQuery:
             bound = tuple(bound[name] for name in self._positions)
         dbapi_error = self.engine.dialect.loaded_dbapi.Error
 
-        connection = self.engine.raw_connection()
+        try:
+            connection = self.engine.raw_connection()
+        except dbapi_error as error:
+            # The pool raises the driver's own exception when it cannot connect.
+            raise DBAPIError.instance(self.sql, bound, error, dbapi_error, connection_invalidated=True) from error
         try:
             cursor = connection.cursor()
             try:

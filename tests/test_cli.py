@@ -436,9 +436,10 @@ def test_keys_revoke_twice(app: Flask) -> None:
     assert_one_line_error(result, f"id {key_id}")
 
 
-def test_keys_revoke_unknown_id(app: Flask) -> None:
-    result = run(app, "keys", "revoke", "999999")
-    assert_one_line_error(result, "999999")
+@pytest.mark.parametrize("key_id", ["999999", "0", "-1", "2147483648", "99999999999999999999"])
+def test_keys_revoke_unknown_id(app: Flask, key_id: str) -> None:
+    result = run(app, "keys", "revoke", "--", key_id)
+    assert_one_line_error(result, key_id)
 
 
 def test_keys_revoke_not_a_number(app: Flask) -> None:
@@ -576,10 +577,10 @@ def test_cleanup_nothing(app: Flask) -> None:
     assert result.output.strip() == "Deleted 0 expired sessions."
 
 
-@pytest.mark.parametrize("size", ["0", "-5"])
+@pytest.mark.parametrize("size", ["0", "-5", "100001", "99999999999999999999"])
 def test_cleanup_bad_batch_size(app: Flask, size: str) -> None:
     result = run(app, "cleanup", "--batch-size", size)
-    assert_one_line_error(result, f"--batch-size {size}", "at least 1")
+    assert_one_line_error(result, f"--batch-size {size}", "from 1 to 100000")
 
 
 def test_cleanup_batch_size_not_a_number(app: Flask) -> None:

@@ -100,3 +100,11 @@ def test_login_outside_request_raises(db_url: str, tmp_path: Any) -> None:
         with pytest.raises(ValueError, match="approved"):
             portal.login(developer)
     portal.engine.dispose()
+
+
+def test_unknown_driver_is_config_error(tmp_path: Any) -> None:
+    app = Flask(__name__, instance_path=str(tmp_path))
+    app.config.update(portal_config("postgresql+nosuchdriver://user:pw@127.0.0.1/db"))
+    with pytest.raises(ConfigError, match="flask-portal-session\\[postgres\\]") as caught:
+        PortalSession(app)
+    assert "pw@" not in str(caught.value)

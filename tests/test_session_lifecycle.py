@@ -615,3 +615,16 @@ def test_unreachable_store_on_login_gives_503(make_app: Any) -> None:
     response = app.test_client().get("/auth", headers={"apikey": "x" * 43})
     assert response.status_code == 503
     assert response.json == {"message": "Session store unavailable"}
+
+
+def test_unreachable_store_with_cookie_gives_503(make_app: Any, db_url: str) -> None:
+    app = make_app()
+    client = app.test_client()
+    client.get("/put?a=1")
+    cookie = client.get_cookie("session").value
+    broken = make_app(PORTAL_SESSION_DATABASE_URI="postgresql+psycopg://postgres@127.0.0.1:9/none?connect_timeout=2")
+    other = broken.test_client()
+    other.set_cookie("session", cookie)
+    response = other.get("/get")
+    assert response.status_code == 503
+    assert response.json == {"message": "Session store unavailable"}

@@ -35,9 +35,9 @@ def main() -> int:
         if developers.get_by_email(DEMO_EMAIL) is not None:
             print(f"The demo developer {DEMO_EMAIL} already exists; its password was shown when it was created.")
             print("To set a new password, run:")
-            print(f"  flask --app examples/portal/app.py portal-session developers set-password {DEMO_EMAIL}")
+            print(f"  .venv/bin/flask --app examples/portal/app.py portal-session developers set-password {DEMO_EMAIL}")
             print("To create another API key, run:")
-            print(f"  flask --app examples/portal/app.py portal-session keys create {DEMO_EMAIL}")
+            print(f"  .venv/bin/flask --app examples/portal/app.py portal-session keys create {DEMO_EMAIL}")
             return 0
 
         password = secrets.token_urlsafe(12)
