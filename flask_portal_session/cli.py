@@ -587,7 +587,10 @@ def _secret_weakness(secret: str) -> str | None:
 def _sample_set_cookie(state: PortalState) -> str:
     """Build the Set-Cookie header a login would send, with a placeholder token."""
     now = state.now()
-    with current_app.test_request_context():
+    # A Secure cookie is meant for HTTPS requests; building the sample on a
+    # plain-HTTP request would log the Secure-over-HTTP warning for a sound config.
+    base_url = "https://localhost/" if state.session_conf.cookie_secure else "http://localhost/"
+    with current_app.test_request_context(base_url=base_url):
         response = current_app.response_class()
         state.interface.set_cookie(response, "<token>", state.expires_at_for(now, now))
     return response.headers.get("Set-Cookie", "")

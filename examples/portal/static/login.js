@@ -12,6 +12,14 @@
   const forms = Array.from(document.querySelectorAll("#password-form, #key-form"));
   let retryTimer = null;
 
+  // What the server's "Unauthorized: Developer status: X" response means for the
+  // person at the keyboard. The status stays in the message for support requests.
+  const statusExplanations = {
+    PENDING: "Your account is waiting for approval by a portal administrator.",
+    REJECTED: "Your account request was rejected. Contact the portal administrators.",
+    REVOKED: "Your access to this portal was revoked. Contact the portal administrators.",
+  };
+
   // Encode "email:password" as UTF-8 before base64, because btoa accepts only
   // Latin-1 and the server decodes Basic credentials as UTF-8.
   function basicAuthorization(email, password) {
@@ -75,6 +83,14 @@
     }, 1000);
   }
 
+  function explainStatus(message) {
+    const match = /^Unauthorized: Developer status: ([A-Z]+)$/.exec(message);
+    if (match && statusExplanations[match[1]]) {
+      return statusExplanations[match[1]] + " (Developer status: " + match[1] + ")";
+    }
+    return message;
+  }
+
   async function readMessage(response) {
     try {
       const body = await response.json();
@@ -122,7 +138,7 @@
       const end = /[.!?]$/.test(message) ? " " : ". ";
       showError(message + end + "The portal cannot reach its session store. Try again in a moment.");
     } else {
-      showError(message);
+      showError(explainStatus(message));
     }
 
     // Cross-origin responses hide Retry-After unless the API exposes it, so the
