@@ -204,7 +204,11 @@ def _body_values(name: str) -> list[str]:
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         return request.form.getlist(name)
     if request.is_json:
-        body = request.get_json(silent=True)
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:
+            # silent=True covers invalid JSON but not nesting deeper than the decoder's recursion limit.
+            return []
         if isinstance(body, dict) and isinstance(body.get(name), str):
             return [body[name]]
     return []

@@ -498,7 +498,19 @@ def _describe(value: Any) -> str:
         kind = "an object"
     else:
         kind = f"a {type(value).__name__}"
-    return f"{_repr.repr(value)} ({kind})"
+    return f"{_short_repr(value)} ({kind})"
+
+
+def _short_repr(value: Any) -> str:
+    """Return a repr of a value shortened to a few dozen characters.
+
+    Python refuses to convert an integer of more than 4300 digits to text (see
+    ``sys.get_int_max_str_digits``), so such a value is described, not shown.
+    """
+    try:
+        return _repr.repr(value)
+    except ValueError:
+        return "<a number too long to show>"
 
 
 def _describe_type(value: Any) -> str:
@@ -591,8 +603,8 @@ def _validate_entries(
     alias = next(name for name in values if name != key)
     if values[key] != values[alias]:
         raise ConfigError(
-            f'{setting} sets both "{key}" ({_repr.repr(raw_values[key])}) and its Kong 3.x alias '
-            f'"{alias}" ({_repr.repr(raw_values[alias])}) to different values. Remove one of them.',
+            f'{setting} sets both "{key}" ({_short_repr(raw_values[key])}) and its Kong 3.x alias '
+            f'"{alias}" ({_short_repr(raw_values[alias])}) to different values. Remove one of them.',
             setting=setting,
             key=key,
         )
@@ -623,9 +635,18 @@ def _load_json_object(setting: str, text: str | bytes) -> dict[str, Any]:
         value = json.loads(text, object_pairs_hook=lambda pairs: _reject_duplicate_keys(setting, pairs))
     except json.JSONDecodeError as error:
         raise ConfigError(_json_error_message(setting, text, error), setting=setting) from None
+    except ConfigError:
+        raise
     except RecursionError:
         raise ConfigError(
             f"{setting} is nested too deeply to decode. Write a flat JSON object of settings.",
+            setting=setting,
+        ) from None
+    except ValueError:
+        # The json module raises a plain ValueError for an integer literal longer
+        # than sys.get_int_max_str_digits() (4300 digits by default).
+        raise ConfigError(
+            f"{setting} contains a number too long to read. Write numbers of a few digits, such as 3600.",
             setting=setting,
         ) from None
 
@@ -734,12 +755,12 @@ def _integer(
 
     if number < minimum:
         raise path.error(
-            f"must be at least {minimum}, got {number}. Set it to {example} or another value of at least "
+            f"must be at least {minimum}, got {_short_repr(number)}. Set it to {example} or another value of at least "
             f"{minimum}."
         )
     if maximum is not None and number > maximum:
         raise path.error(
-            f"must be at most {maximum}, got {number}. Set it to {example} or another value of at most "
+            f"must be at most {maximum}, got {_short_repr(number)}. Set it to {example} or another value of at most "
             f"{maximum}."
         )
     return number
@@ -813,6 +834,12 @@ def _validate_secret(path: _Path, value: Any) -> str:
         raise path.error(
             f"is empty. Set it to a random string of at least {MIN_SECRET_LENGTH} characters, {_SECRET_HINT}."
         )
+    if not _is_utf8_text(value):
+        raise path.error(
+            f"contains a lone surrogate (such as the JSON escape \\ud800 without its pair), which cannot be "
+            f"encoded as UTF-8 to derive keys. Set it to a random string of at least {MIN_SECRET_LENGTH} "
+            f"characters, {_SECRET_HINT}."
+        )
     return value
 
 
@@ -832,7 +859,20 @@ def _validate_secret_fallbacks(path: _Path, value: Any) -> tuple[str, ...]:
             )
         if not item.strip():
             raise path.item(index).error("is empty. Remove it from the list.")
+        if not _is_utf8_text(item):
+            raise path.item(index).error(
+                "contains a lone surrogate (such as the JSON escape \\ud800 without its pair), which cannot be "
+                "encoded as UTF-8, so no cookie or row was ever sealed with it. Remove it from the list."
+            )
     return tuple(value)
+
+
+def _is_utf8_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _validate_cookie_name(path: _Path, value: Any) -> str:
@@ -1203,6 +1243,9 @@ def _load_json_list(path: _Path, text: str) -> list[Any]:
         ) from None
     except RecursionError:
         raise path.error('is nested too deeply. Write it as ["basic-auth", "key-auth"].') from None
+    except ValueError:
+        # An integer literal longer than sys.get_int_max_str_digits() digits.
+        raise path.error('contains a number too long to read. Write it as ["basic-auth", "key-auth"].') from None
     if not isinstance(value, list):
         raise path.error(
             f'must be a JSON list, got {_describe(value)}. Write it as ["basic-auth", "key-auth"].'

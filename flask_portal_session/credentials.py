@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash
 
@@ -140,8 +140,12 @@ def developer_to_dict(developer: DeveloperLike) -> dict[str, Any]:
 
 
 def hash_api_key(key: str) -> str:
-    """Return the stored form of an API key: its SHA-256 in hex."""
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+    """Return the stored form of an API key: its SHA-256 in hex.
+
+    Lone surrogates (from a JSON body) are hashed as they are, so such a key
+    matches nothing instead of failing the request.
+    """
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def normalize_email(email: str) -> str:
@@ -209,7 +213,7 @@ class DeveloperStore:
 
     def get_by_email(self, email: str) -> Developer | None:
         """Return the developer with this email (any case), or ``None``."""
-        if not isinstance(email, str) or len(email) > MAX_EMAIL_LENGTH or _has_control_character(email):
+        if not isinstance(email, str) or len(email) > MAX_EMAIL_LENGTH or _has_forbidden_character(email):
             return None
         return self._fetch_one(developers_table.c.email == normalize_email(email))
 
@@ -273,7 +277,9 @@ class DeveloperStore:
 
         Every path verifies one argon2 hash, so unknown emails, wrong
         passwords, unapproved developers and locked accounts cost the same.
-        Oversized input is rejected before any hashing.
+        Oversized input is rejected before any hashing. An attempt on an
+        existing account is counted before its password is checked, so parallel
+        guesses get no more tries than sequential ones.
         """
         if (
             not isinstance(email, str)
@@ -283,8 +289,9 @@ class DeveloperStore:
             or len(password.encode("utf-8", "surrogatepass")) > MAX_PASSWORD_BYTES
         ):
             return LoginResult("invalid")
-        if _has_control_character(email):
-            # No stored email has one, and PostgreSQL rejects NUL in a parameter.
+        if _has_forbidden_character(email):
+            # No stored email has one, PostgreSQL rejects NUL in a parameter, and
+            # drivers cannot encode lone surrogates.
             self._verify(self._dummy_hash, password)
             return LoginResult("invalid")
 
@@ -294,12 +301,20 @@ class DeveloperStore:
             return LoginResult("invalid")
 
         now = self._now()
-        password_ok = self._verify(row.password_hash, password)
         developer = _to_developer(row)
-        if row.locked_until is not None and row.locked_until > now:
-            return LoginResult("locked", developer, retry_after=int(row.locked_until - now))
-        if not password_ok:
-            self._record_failure(row.id, now)
+        claim = self._claim_attempt(row.id, now)
+        if claim.locked_until is not None:
+            # Same work as any other attempt, but the password is not checked at all.
+            self._verify(self._dummy_hash, password)
+            return LoginResult("locked", developer, retry_after=max(0, claim.locked_until - now))
+        if not self._verify(row.password_hash, password):
+            if claim.lock_seconds:
+                logger.warning(
+                    "Developer %s locked for %d seconds after %d failed logins.",
+                    row.id,
+                    claim.lock_seconds,
+                    claim.failures,
+                )
             return LoginResult("invalid")
 
         self._after_success(row, password)
@@ -405,12 +420,16 @@ class DeveloperStore:
             # Werkzeug hashes of imported accounts. Spend the argon2 work
             # too, so these accounts cost what the others cost.
             self._argon2_verify(self._dummy_hash, password)
-            return check_password_hash(password_hash, password)
+            return _is_utf8_text(password) and check_password_hash(password_hash, password)
         return self._argon2_verify(password_hash, password)
 
     def _argon2_verify(self, password_hash: str, password: str) -> bool:
+        # argon2 encodes text as strict UTF-8 itself. Encoding here with
+        # surrogatepass gives the same bytes for every valid password, and lets a
+        # password with lone surrogates cost the same work and match nothing.
+        secret = password.encode("utf-8", "surrogatepass")
         try:
-            return self.hasher.verify(password_hash, password)
+            return self.hasher.verify(password_hash, secret)
         except VerifyMismatchError:
             return False
         except (VerificationError, InvalidHashError):
@@ -429,36 +448,43 @@ class DeveloperStore:
         with self.engine.connect() as connection:
             return connection.execute(statement).first()
 
-    def _record_failure(self, developer_id: str, now: int) -> None:
+    def _claim_attempt(self, developer_id: str, now: int) -> _Claim:
+        """Count a login attempt as a failure before its password is checked.
+
+        The increment and the lock it may trigger happen in one transaction
+        whose UPDATE skips a locked account, so parallel guesses are serialized
+        by the row lock: no more of them reach the password check than the
+        lockout allows. A success resets the count afterwards.
+        """
         d = developers_table.c
         with self.engine.begin() as connection:
-            connection.execute(
+            claimed = connection.execute(
                 update(developers_table)
-                .where(d.id == developer_id)
+                .where(d.id == developer_id, or_(d.locked_until.is_(None), d.locked_until <= now))
                 .values(failed_logins=d.failed_logins + 1, updated_at=now)
-            )
+            ).rowcount
+            if not claimed:
+                locked_until = connection.execute(select(d.locked_until).where(d.id == developer_id)).scalar()
+                return _Claim(locked_until=int(locked_until) if locked_until is not None else now)
             if self.login_attempts <= 0:
-                return
+                return _Claim()
             failures = connection.execute(select(d.failed_logins).where(d.id == developer_id)).scalar_one()
-            if failures >= self.login_attempts:
-                seconds = lockout_seconds(failures, self.login_attempts)
-                connection.execute(
-                    update(developers_table).where(d.id == developer_id).values(locked_until=now + seconds)
-                )
-                logger.warning(
-                    "Developer %s locked for %d seconds after %d failed logins.", developer_id, seconds, failures
-                )
+            if failures < self.login_attempts:
+                return _Claim(failures=failures)
+            seconds = lockout_seconds(failures, self.login_attempts)
+            connection.execute(
+                update(developers_table).where(d.id == developer_id).values(locked_until=now + seconds)
+            )
+        return _Claim(failures=failures, lock_seconds=seconds)
 
     def _after_success(self, row: Any, password: str) -> None:
-        values: dict[str, Any] = {}
-        if row.failed_logins or row.locked_until is not None:
-            values.update(failed_logins=0, locked_until=None)
+        # _claim_attempt counted this attempt as a failure: always reset.
+        values: dict[str, Any] = {"failed_logins": 0, "locked_until": None}
         if _needs_rehash(self.hasher, row.password_hash):
             values["password_hash"] = self.hasher.hash(password)
-        if values:
-            values["updated_at"] = self._now()
-            with self.engine.begin() as connection:
-                connection.execute(update(developers_table).where(developers_table.c.id == row.id).values(**values))
+        values["updated_at"] = self._now()
+        with self.engine.begin() as connection:
+            connection.execute(update(developers_table).where(developers_table.c.id == row.id).values(**values))
 
     def _reset_failures(self, developer_id: str) -> None:
         with self.engine.begin() as connection:
@@ -467,6 +493,20 @@ class DeveloperStore:
                 .where(developers_table.c.id == developer_id)
                 .values(failed_logins=0, locked_until=None, updated_at=self._now())
             )
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """Outcome of :meth:`DeveloperStore._claim_attempt`.
+
+    ``locked_until`` is set when the account was already locked and the
+    attempt was not counted. ``lock_seconds`` is set when this attempt reached
+    the limit and locked the account, in case its password turns out wrong.
+    """
+
+    locked_until: int | None = None
+    failures: int = 0
+    lock_seconds: int = 0
 
 
 def lockout_seconds(failures: int, allowed: int) -> int:
@@ -522,8 +562,11 @@ def _needs_rehash(hasher: PasswordHasher, password_hash: str) -> bool:
         return False
 
 
-def _has_control_character(value: str) -> bool:
-    return any(ord(character) < 32 or ord(character) == 127 for character in value)
+def _has_forbidden_character(value: str) -> bool:
+    """Tell whether text has a control character or a lone surrogate; no stored email has either."""
+    return any(
+        ord(character) < 32 or ord(character) == 127 or 0xD800 <= ord(character) <= 0xDFFF for character in value
+    )
 
 
 def _check_email(email: str) -> str:
@@ -537,7 +580,7 @@ def _check_email(email: str) -> str:
         or not domain
         or len(address) > MAX_EMAIL_LENGTH
         or any(character.isspace() for character in address)
-        or _has_control_character(address)
+        or _has_forbidden_character(address)
         or ":" in address
     ):
         raise CredentialError(
@@ -555,6 +598,18 @@ def _check_status(status: str) -> None:
 def _check_password(password: str) -> None:
     if not isinstance(password, str) or not password:
         raise CredentialError("The password is empty. Give a non-empty password.")
+    if not _is_utf8_text(password):
+        raise CredentialError(
+            "The password contains a lone surrogate, which is not valid text (input that was not UTF-8 "
+            "decodes to one). Give the password as UTF-8 text."
+        )
     if len(password.encode("utf-8", "surrogatepass")) > MAX_PASSWORD_BYTES:
         raise CredentialError(f"The password is longer than {MAX_PASSWORD_BYTES} bytes. Use a shorter password.")
 
+
+def _is_utf8_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

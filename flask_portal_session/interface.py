@@ -9,8 +9,14 @@ it, and then sets or expires the cookie.
 Requests that carry the same cookie may run at the same time. Renewal is
 guarded in the database so only one of them creates the successor row, and
 the others keep working through the old row's discard window, writing into
-the successor. Two requests that both change the data still race: the later
-write wins, as with any session store.
+the successor. A write is first tried as a compare-and-swap on the sealed
+blob read with the row (one statement). When another request wrote or
+renewed the row in between, this request's own changes (the keys it set or
+deleted) are applied to what is stored now, under the row's lock, so
+concurrent writes to different keys all land. Two requests that set the
+same key still race: the value of the later one to commit stays. A write
+whose row was deleted meanwhile (logout, revocation, or a login that
+replaced the session) is dropped.
 """
 
 from __future__ import annotations
@@ -41,8 +47,19 @@ logger = logging.getLogger(__name__)
 
 _serializer = TaggedJSONSerializer()
 
+#: Error handler for the UTF-8 text of session data. With the app's
+#: ``json.ensure_ascii`` off, strings holding lone surrogates (which JSON
+#: request bodies can carry) reach the serialized text unescaped; they are
+#: stored as they are, so they round-trip instead of failing the request.
+_TEXT_ERRORS = "surrogatepass"
+
 #: Renewals followed from an old cookie to the row that holds the data now.
 _MAX_SUCCESSOR_HOPS = 4
+
+#: Cookies of the session's name whose rows one request looks up. Browsers send
+#: two or three at most (a host-only and a domain cookie, or several paths), and
+#: each costs a query, so a crafted header of stale tokens is cut off here.
+MAX_SESSION_COOKIES = 4
 
 #: Longest gap between two idle-timeout touches of one row, in seconds.
 IDLE_TOUCH_INTERVAL = 60
@@ -84,6 +101,8 @@ class ServerSession(SessionMixin):
         self.cookie_count = 0
         self._loaded = False
         self._data: dict[str, Any] = {}
+        #: The data as read from the row, serialized, to tell this request's changes from others'.
+        self._loaded_text: str | None = None
         self._row: SessionRow | None = None
         self._session_id: bytes | None = None
         self._write_key: str | None = None
@@ -192,16 +211,18 @@ class ServerSession(SessionMixin):
     def load(self) -> None:
         """Read the row on first use; later calls do nothing.
 
-        Raises :class:`SessionStoreUnavailable` when the database fails.
+        Raises :class:`SessionStoreUnavailable` when the database fails. The
+        session then stays unloaded, so the next access tries again instead of
+        finding an empty, anonymous session, and nothing is written for it.
         """
         if self._loaded:
             return
-        self._loaded = True
         try:
             self._load_first_valid()
         except SQLAlchemyError as error:
             logger.error("Reading the session store failed: %s", _describe(error))
             raise SessionStoreUnavailable() from error
+        self._loaded = True
 
     # -- private ----------------------------------------------------------
 
@@ -237,7 +258,8 @@ class ServerSession(SessionMixin):
                 )
                 continue
             try:
-                data = _serializer.loads(plaintext.decode("utf-8"))
+                text = plaintext.decode("utf-8", _TEXT_ERRORS)
+                data = _serializer.loads(text)
             except (ValueError, UnicodeDecodeError):
                 logger.warning("Session row %s... holds data that is not valid tagged JSON.", target.key[:8])
                 continue
@@ -247,6 +269,7 @@ class ServerSession(SessionMixin):
 
             self._row = target
             self._data = data
+            self._loaded_text = text
             self._session_id = candidate.session_id
             self._write_key = target.key
             self._secret_index = candidate.secret_index
@@ -287,6 +310,21 @@ class ServerSession(SessionMixin):
                 return None
             target = successor
         return None if target.replaced_by else target
+
+    def changes(self) -> tuple[dict[str, Any], list[str]]:
+        """Return the keys this request set, with their values, and the keys it deleted.
+
+        The comparison is with the data as read from the row, in serialized form,
+        so values changed in place (a list appended to) count as set too.
+        """
+        original = _serializer.loads(self._loaded_text) if self._loaded_text is not None else {}
+        updated = {
+            key: value
+            for key, value in self._data.items()
+            if key not in original or _serializer.dumps(value) != _serializer.dumps(original[key])
+        }
+        removed = [key for key in original if key not in self._data]
+        return updated, removed
 
     def mark_destroyed(self, reason: str = "destroy") -> None:
         """Schedule this session's rows for deletion and its cookie for expiry.
@@ -346,6 +384,24 @@ _rejected_tag_log = _RateLimitedWarning()
 _insecure_request_log = _RateLimitedWarning()
 
 
+def cookie_values(header: str, name: str) -> list[str]:
+    """Return the values of every cookie called ``name`` in a ``Cookie`` header.
+
+    A plain split is enough here and runs on every request, unlike a full
+    parse of every cookie: a session token is base64url, so a quoted or
+    escaped value is not a token and fails its tag check either way.
+    """
+    if name not in header:
+        return []
+    prefix = name + "="
+    values = []
+    for part in header.split(";"):
+        part = part.strip()
+        if part.startswith(prefix):
+            values.append(part[len(prefix) :])
+    return values
+
+
 def _touch_interval(idletime: int) -> int:
     return max(1, min(IDLE_TOUCH_INTERVAL, idletime // 2))
 
@@ -357,7 +413,12 @@ def _describe(error: BaseException) -> str:
 
 
 class PortalSessionInterface(SessionInterface):
-    """Stores ``flask.session`` in ``portal_sessions`` rows, sealed with AES-GCM."""
+    """Stores ``flask.session`` in ``portal_sessions`` rows, sealed with AES-GCM.
+
+    Requests with the same cookie may run at once. Their changes to different
+    keys are merged, the later of two writes to one key wins, and writes that
+    land after the session was deleted are dropped (see the module docstring).
+    """
 
     #: Flask passes this in the ``Set-Cookie`` for the session cookie.
     pickle_based = False
@@ -368,7 +429,7 @@ class PortalSessionInterface(SessionInterface):
     def open_session(self, app: Flask, request: Request) -> ServerSession:
         """Check the session cookies' tags, without any I/O, and return a lazy session."""
         conf = self.portal.session_conf
-        values = request.cookies.getlist(conf.cookie_name)
+        values = cookie_values(request.environ.get("HTTP_COOKIE", ""), conf.cookie_name)
         candidates = []
         seen: set[bytes] = set()
         for value in values:
@@ -379,6 +440,8 @@ class PortalSessionInterface(SessionInterface):
             if session_id not in seen:
                 seen.add(session_id)
                 candidates.append(_Candidate(session_id, secret_index))
+            if len(candidates) == MAX_SESSION_COOKIES:
+                break
 
         session = ServerSession(self.portal, candidates, cookie_sent=bool(values))
         session.cookie_count = len(values)
@@ -472,17 +535,8 @@ class PortalSessionInterface(SessionInterface):
             store.delete(_unique([row.key, session._write_key]))
             return _CookieChange(None)
 
-        if session._renew_due:
-            return self._renew(app, session, row, now)
-
-        if session.modified or session._reseal_due:
-            blob, key_id = seal_data(portal, session._data, session._write_key)
-            if not store.update_data(session._write_key, blob, key_id, now):
-                return _CookieChange(None)
-            if session._secret_index > 0 and session._write_key == row_key(session._session_id):
-                # Re-tag the cookie with the current secret.
-                return _CookieChange(portal.keyring.encode_token(session._session_id), row.expires_at)
-            return None
+        if session._renew_due or session.modified or session._reseal_due:
+            return self._write(app, session, row, now)
 
         if session._touch_due:
             if not store.touch(session._write_key, now):
@@ -497,10 +551,51 @@ class PortalSessionInterface(SessionInterface):
         portal.store.insert(key, None, blob, key_id, created_at=now, expires_at=expires_at, now=now)
         return _CookieChange(portal.keyring.encode_token(session_id), expires_at)
 
-    def _renew(self, app: Flask, session: ServerSession, row: SessionRow, now: int) -> _CookieChange | None:
+    def _write(self, app: Flask, session: ServerSession, row: SessionRow, now: int) -> _CookieChange | None:
+        """Renew or update the session's row, merging in writes of concurrent requests.
+
+        The first try is a compare-and-swap on the blob read with the row. When
+        it loses, another request wrote or renewed the row since: the renewal is
+        left to a later request, and this request's changes, if any, are merged
+        into the row that holds the session now.
+        """
+        if session._renew_due:
+            change = self._renew(app, row, session._data, now)
+            if change is not None:
+                return change
+        else:
+            blob, key_id = seal_data(self.portal, session._data, row.key)
+            if self.portal.store.update_data(row.key, blob, key_id, now, expected=row.data):
+                return self._retag(session, row)
+        if not (session.modified or session._reseal_due):
+            return None
+        return self._merge_into_current(session, row, now)
+
+    def _merge_into_current(self, session: ServerSession, row: SessionRow, now: int) -> _CookieChange | None:
+        """Apply this request's changes to the newest row of the session, under its lock."""
+        changes = session.changes()
+
+        def rewrite(stored: SessionRow) -> tuple[bytes, str]:
+            return seal_data(self.portal, self._merge(stored, changes, session._data), stored.key)
+
+        key = row.key
+        for _ in range(_MAX_SUCCESSOR_HOPS + 1):
+            current = self.portal.store.rewrite_data(key, rewrite, now)
+            if current is None:
+                return _CookieChange(None)
+            if not current.replaced_by:
+                return self._retag(session, current)
+            successor = self.portal.store.load(current.replaced_by)
+            if successor is None or not self.portal.is_row_valid(successor, now):
+                return _CookieChange(None)
+            key = successor.key
+        return _CookieChange(None)
+
+    def _renew(self, app: Flask, row: SessionRow, data: dict[str, Any], now: int) -> _CookieChange | None:
+        """Move ``data`` to a new row and id; return ``None`` when ``row`` changed since it was read."""
         portal = self.portal
         session_id, key = new_session_keys()
-        blob, key_id = seal_data(portal, session._data, key)
+        blob, key_id = seal_data(portal, data, key)
         expires_at = portal.expires_at_for(row.created_at, now)
         discard_at = min(row.expires_at, now + portal.session_conf.cookie_discard)
         renewed = portal.store.renew(
@@ -513,19 +608,41 @@ class PortalSessionInterface(SessionInterface):
             expires_at=expires_at,
             old_expires_at=discard_at,
             now=now,
+            expected=row.data,
         )
-        if renewed:
-            logger.debug("Renewed session %s... as %s...", row.key[:8], key[:8])
-            signals.session_renewed.send(app, developer_id=row.developer_id)
-            return _CookieChange(portal.keyring.encode_token(session_id), expires_at)
+        if not renewed:
+            return None
+        logger.debug("Renewed session %s... as %s...", row.key[:8], key[:8])
+        signals.session_renewed.send(app, developer_id=row.developer_id)
+        return _CookieChange(portal.keyring.encode_token(session_id), expires_at)
 
-        # Another request renewed this row first: write any change into its successor.
-        current = portal.store.load(row.key)
-        if current is None:
-            return _CookieChange(None)
-        if session.modified and current.replaced_by:
-            blob, key_id = seal_data(portal, session._data, current.replaced_by)
-            portal.store.update_data(current.replaced_by, blob, key_id, now)
+    def _merge(
+        self, current: SessionRow, changes: tuple[dict[str, Any], list[str]], own: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Return the data of ``current`` with this request's changes applied.
+
+        A row that does not open (sealed with a secret this node lacks) is
+        overwritten with this request's whole data.
+        """
+        plaintext = self.portal.keyring.open(current.data, current.key, current.key_id)
+        if plaintext is None:
+            return own
+        try:
+            stored = _serializer.loads(plaintext.decode("utf-8", _TEXT_ERRORS))
+        except (ValueError, UnicodeDecodeError):
+            return own
+        if not isinstance(stored, dict):
+            return own
+        updated, removed = changes
+        stored.update(updated)
+        for key in removed:
+            stored.pop(key, None)
+        return stored
+
+    def _retag(self, session: ServerSession, row: SessionRow) -> _CookieChange | None:
+        """Re-tag a cookie made under a fallback secret once its own row was re-sealed."""
+        if session._secret_index > 0 and row.key == row_key(session._session_id):
+            return _CookieChange(self.portal.keyring.encode_token(session._session_id), row.expires_at)
         return None
 
     def set_cookie(self, response: Response, token: str, expires_at: int | None) -> None:
@@ -587,7 +704,7 @@ def _turn_into_store_error(response: Response) -> None:
 
 def seal_data(portal: PortalState, data: dict[str, Any], key: str) -> tuple[bytes, str]:
     """Serialize and seal session data for row ``key``; return ``(blob, key id)``."""
-    plaintext = _serializer.dumps(data).encode("utf-8")
+    plaintext = _serializer.dumps(data).encode("utf-8", _TEXT_ERRORS)
     limit = portal.session_conf.max_session_bytes
     if len(plaintext) > limit:
         raise SessionTooLarge(len(plaintext), limit)

@@ -163,6 +163,30 @@ def create_store_engine(url: str, **engine_options: Any) -> Engine:
         ) from None
 
 
+def create_lookup_engine(engine: Engine) -> Engine | None:
+    """Create an engine for the per-request session lookup (``None`` for in-memory SQLite).
+
+    On PostgreSQL and MariaDB a lookup through the main engine costs four or
+    three round trips: the pre-ping, BEGIN (psycopg), the SELECT and the
+    rollback when the connection returns to the pool; on SQLite the rollback
+    is a third of the lookup's cost. This engine runs in autocommit mode
+    without pre-ping or reset on return, so the lookup is one round trip; a
+    connection lost to a server restart is retried once on a fresh connection
+    instead. It is disposed together with ``engine``.
+    """
+    if engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:"):
+        # Each connection to an in-memory database is a database of its own.
+        return None
+    lookup = create_store_engine(
+        engine.url.render_as_string(hide_password=False),
+        isolation_level="AUTOCOMMIT",
+        pool_pre_ping=False,
+        pool_reset_on_return=None,
+    )
+    event.listen(engine, "engine_disposed", lambda _engine: lookup.dispose())
+    return lookup
+
+
 def _create_engine_for(parsed: Any, url: str, engine_options: dict[str, Any]) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
@@ -202,8 +226,10 @@ class SessionStore:
     request needs one query in all.
     """
 
-    def __init__(self, engine: Engine, join_developers: bool = True) -> None:
+    def __init__(self, engine: Engine, join_developers: bool = True, lookup_engine: Engine | None = None) -> None:
         self.engine = engine
+        #: The engine of the per-request lookup; see :func:`create_lookup_engine`.
+        self.lookup_engine = lookup_engine or engine
         s = sessions_table.c
         columns = [
             s.id,
@@ -224,19 +250,23 @@ class SessionStore:
             )
         else:
             self._select = select(*columns).where(s.id == bindparam("key"))
-        self._lookup = _PrecompiledQuery(engine, self._select)
+        self._lookup = _PrecompiledQuery(self.lookup_engine, self._select, report_engine=engine)
         self._insert = insert(sessions_table)
         self._update_data = (
             update(sessions_table)
             .where(s.id == bindparam("key"))
             .values(data=bindparam("new_data"), key_id=bindparam("new_key_id"), last_seen_at=bindparam("now"))
         )
+        self._swap_data = self._update_data.where(s.data == bindparam("expected"), s.replaced_by.is_(None))
+        # Writes nothing new, but takes the row's write lock (the database's, on SQLite).
+        self._lock_row = update(sessions_table).where(s.id == bindparam("key")).values(last_seen_at=s.last_seen_at)
         self._touch = update(sessions_table).where(s.id == bindparam("key")).values(last_seen_at=bindparam("now"))
         self._mark_replaced = (
             update(sessions_table)
             .where(and_(s.id == bindparam("key"), s.replaced_by.is_(None)))
             .values(replaced_by=bindparam("successor"), expires_at=bindparam("discard_at"))
         )
+        self._swap_replaced = self._mark_replaced.where(s.data == bindparam("expected"))
         self._delete_by_developer = delete(sessions_table).where(s.developer_id == bindparam("developer_id"))
         self._select_expired = (
             select(s.id).where(s.expires_at <= bindparam("now")).order_by(s.expires_at).limit(bindparam("limit"))
@@ -263,11 +293,19 @@ class SessionStore:
         now: int,
         delete_keys: Iterable[str] = (),
     ) -> None:
-        """Insert a new row; in the same transaction delete the rows in ``delete_keys``."""
+        """Delete the rows in ``delete_keys``, then insert a new row.
+
+        The two steps are separate transactions. On MariaDB and MySQL, deleting a
+        key that is already gone takes a gap lock, and two logins that each hold
+        one and then insert into that gap deadlock, as parallel logins with one
+        old cookie do. Deleting first means a failed insert leaves no old session
+        behind, only an error.
+        """
         old_keys = [old for old in delete_keys if old]
-        with self.engine.begin() as connection:
-            if old_keys:
+        if old_keys:
+            with self.engine.begin() as connection:
                 connection.execute(delete(sessions_table).where(sessions_table.c.id.in_(old_keys)))
+        with self.engine.begin() as connection:
             connection.execute(
                 self._insert,
                 {
@@ -282,13 +320,43 @@ class SessionStore:
                 },
             )
 
-    def update_data(self, key: str, data: bytes, key_id: str, now: int) -> bool:
-        """Replace the sealed data of a row; return ``False`` if the row is gone."""
+    def update_data(self, key: str, data: bytes, key_id: str, now: int, expected: bytes | None = None) -> bool:
+        """Replace the sealed data of a row; return ``False`` if nothing was written.
+
+        With ``expected``, write only if the row still contains exactly that
+        blob and has not been renewed. This is a compare-and-swap: every seal has
+        a fresh nonce, so the blob changes with every write. Without
+        ``expected``, ``False`` means the row is gone.
+        """
+        params = {"key": key, "new_data": data, "new_key_id": key_id, "now": now}
+        statement = self._update_data
+        if expected is not None:
+            statement = self._swap_data
+            params["expected"] = expected
         with self.engine.begin() as connection:
-            result = connection.execute(
-                self._update_data, {"key": key, "new_data": data, "new_key_id": key_id, "now": now}
-            )
+            result = connection.execute(statement, params)
         return result.rowcount > 0
+
+    def rewrite_data(
+        self, key: str, rewrite: Callable[[SessionRow], tuple[bytes, str]], now: int
+    ) -> SessionRow | None:
+        """Replace a row's data with ``rewrite(row)`` while holding the row's lock.
+
+        The row is locked first and read after, in one transaction, so no other
+        write can land between the read and the write. ``rewrite`` returns
+        ``(blob, key id)``. Returns the row as read, or ``None`` when it is
+        gone. A row that was renewed is returned unchanged: its
+        ``replaced_by`` names the row to write to instead.
+        """
+        with self.engine.begin() as connection:
+            if connection.execute(self._lock_row, {"key": key}).rowcount == 0:
+                return None
+            row = _to_session_row(connection.execute(self._select, {"key": key}).first())
+            if row is None or row.replaced_by:
+                return row
+            blob, key_id = rewrite(row)
+            connection.execute(self._update_data, {"key": key, "new_data": blob, "new_key_id": key_id, "now": now})
+        return row
 
     def touch(self, key: str, now: int) -> bool:
         """Record activity for the idle timeout; return ``False`` if the row is gone."""
@@ -307,18 +375,22 @@ class SessionStore:
         expires_at: int,
         old_expires_at: int,
         now: int,
+        expected: bytes | None = None,
     ) -> bool:
         """Replace ``old_key`` by a new row, unless another request already did.
 
         The old row keeps working until ``old_expires_at`` (the discard window)
         and points at its successor. Returns ``False`` when the old row was gone
-        or already replaced, in which case nothing is written.
+        or already replaced, or with ``expected`` when its blob changed since it
+        was read, in which case nothing is written.
         """
+        params: dict[str, Any] = {"key": old_key, "successor": new_key, "discard_at": old_expires_at}
+        statement = self._mark_replaced
+        if expected is not None:
+            statement = self._swap_replaced
+            params["expected"] = expected
         with self.engine.begin() as connection:
-            result = connection.execute(
-                self._mark_replaced,
-                {"key": old_key, "successor": new_key, "discard_at": old_expires_at},
-            )
+            result = connection.execute(statement, params)
             if result.rowcount == 0:
                 return False
             connection.execute(
@@ -402,8 +474,10 @@ _statement_listeners: weakref.WeakKeyDictionary[Engine, list[Callable[[str], Non
 class _PrecompiledQuery:
     """A SELECT compiled once for the engine's dialect and run on a raw pooled connection."""
 
-    def __init__(self, engine: Engine, statement: Any) -> None:
+    def __init__(self, engine: Engine, statement: Any, report_engine: Engine | None = None) -> None:
         self.engine = engine
+        #: Statement listeners registered on this engine hear the query.
+        self.report_engine = report_engine or engine
         compiled = statement.compile(dialect=engine.dialect)
         self.sql = compiled.string
         self._compiled = compiled
@@ -416,26 +490,34 @@ class _PrecompiledQuery:
             bound = tuple(bound[name] for name in self._positions)
         dbapi_error = self.engine.dialect.loaded_dbapi.Error
 
-        try:
-            connection = self.engine.raw_connection()
-        except dbapi_error as error:
-            # The pool raises the driver's own exception when it cannot connect.
-            raise DBAPIError.instance(self.sql, bound, error, dbapi_error, connection_invalidated=True) from error
-        try:
-            cursor = connection.cursor()
+        for attempt in (1, 2):
             try:
-                for listener in _statement_listeners.get(self.engine, ()):
-                    listener(self.sql)
-                cursor.execute(self.sql, bound)
-                return cursor.fetchone()
+                connection = self.engine.raw_connection()
+            except dbapi_error as error:
+                # The pool raises the driver's own exception when it cannot connect.
+                raise DBAPIError.instance(
+                    self.sql, bound, error, dbapi_error, connection_invalidated=True
+                ) from error
+            try:
+                cursor = connection.cursor()
+                try:
+                    for listener in _statement_listeners.get(self.report_engine, ()):
+                        listener(self.sql)
+                    cursor.execute(self.sql, bound)
+                    return cursor.fetchone()
+                finally:
+                    cursor.close()
+            except dbapi_error as error:
+                lost = self.engine.dialect.is_disconnect(error, connection.dbapi_connection, None)
+                if lost:
+                    connection.invalidate(error)
+                if lost and attempt == 1:
+                    # A pooled connection died (a server restart): retry once on a new one.
+                    continue
+                raise DBAPIError.instance(self.sql, bound, error, dbapi_error, connection_invalidated=lost) from error
             finally:
-                cursor.close()
-        except dbapi_error as error:
-            if self.engine.dialect.is_disconnect(error, connection.dbapi_connection, None):
-                connection.invalidate(error)
-            raise DBAPIError.instance(self.sql, bound, error, dbapi_error) from error
-        finally:
-            connection.close()
+                connection.close()
+        return None
 
 
 def _to_session_row(row: Any) -> SessionRow | None:
