@@ -174,7 +174,7 @@ def _hkdf(material: bytes, info: bytes, length: int = 32) -> bytes:
 
 
 def _tag(tag_key: bytes, body: bytes) -> bytes:
-    return hmac.new(tag_key, body, hashlib.sha256).digest()[:TAG_BYTES]
+    return hmac.digest(tag_key, body, "sha256")[:TAG_BYTES]
 
 
 def _associated_data(key: str) -> bytes:

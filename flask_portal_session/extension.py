@@ -18,7 +18,7 @@ from .credentials import Developer, DeveloperLike, DeveloperStore, LoginResult
 from .crypto import KeyRing
 from .errors import SessionStoreUnavailable, json_error
 from .interface import PortalSessionInterface, ServerSession
-from .store import SessionRow, SessionStore, create_store_engine
+from .store import SessionRow, SessionStore, create_lookup_engine, create_store_engine
 
 __all__ = ["PortalSession", "PortalState"]
 
@@ -32,18 +32,31 @@ _Hook = TypeVar("_Hook", bound=Callable[..., Any])
 #: Largest cleanup batch: each batch deletes its ids in one IN list and one transaction.
 MAX_CLEANUP_BATCH = 100_000
 
+#: Smallest batch the cleanup shrinks to when batches run slow.
+MIN_CLEANUP_BATCH = 100
+
+#: Batch duration, in seconds, above which the cleanup halves its batch size.
+CLEANUP_BATCH_SECONDS = 0.25
+
 
 class PortalState:
     """Everything the extension keeps for one Flask app."""
 
-    def __init__(self, portal: PortalSession, app: Flask, config: PortalConfig, engine: Engine) -> None:
+    def __init__(
+        self,
+        portal: PortalSession,
+        app: Flask,
+        config: PortalConfig,
+        engine: Engine,
+        lookup_engine: Engine | None = None,
+    ) -> None:
         self.portal = portal
         self.app = app
         self.config = config
         self.session_conf: SessionConf = config.session_conf
         self.engine = engine
         self.keyring = KeyRing(config.session_conf.secret, config.session_conf.secret_fallbacks)
-        self.store = SessionStore(engine)
+        self.store = SessionStore(engine, lookup_engine=lookup_engine)
         hash_conf = config.password_hash
         self.developers = DeveloperStore(
             engine,
@@ -134,8 +147,11 @@ class PortalSession:
         Runs no DDL: create the tables with the shipped migrations.
         """
         config = load_config(app.config, app.instance_path)
-        engine = engine or self._engine or create_store_engine(config.database_uri)
-        state = PortalState(self, app, config, engine)
+        given = engine or self._engine
+        engine = given or create_store_engine(config.database_uri)
+        # An engine the app passes in keeps its own settings for the lookup too.
+        lookup_engine = None if given is not None else create_lookup_engine(engine)
+        state = PortalState(self, app, config, engine, lookup_engine)
         app.extensions[EXTENSION_KEY] = state
         app.session_interface = state.interface
         if self._app is None:
@@ -200,11 +216,14 @@ class PortalSession:
         return count
 
     def cleanup(self, batch_size: int = 5000) -> int:
-        """Delete expired session rows in batches of ``batch_size``; return the total.
+        """Delete expired session rows in batches of at most ``batch_size``; return the total.
 
         Each batch is its own transaction, so other writers wait at most one
-        batch. Rows past only their idle timeout stay until their
-        ``expires_at`` passes; they are already rejected on use.
+        batch. A batch that takes longer than ``CLEANUP_BATCH_SECONDS`` halves
+        the size of the next ones, because a cold cache or a large table can
+        make a fixed batch hold its locks for seconds. Rows past only their
+        idle timeout stay until their ``expires_at`` passes; they are already
+        rejected on use.
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_CLEANUP_BATCH:
             raise ValueError(
@@ -212,13 +231,17 @@ class PortalSession:
             )
         state = self._state()
         total = 0
+        size = batch_size
         while True:
             started = time.perf_counter()
-            deleted = state.store.delete_expired_batch(state.now(), batch_size)
+            deleted = state.store.delete_expired_batch(state.now(), size)
+            elapsed = time.perf_counter() - started
             total += deleted
-            logger.debug("Cleanup batch deleted %d rows in %.3f s.", deleted, time.perf_counter() - started)
-            if deleted < batch_size:
+            logger.debug("Cleanup batch deleted %d rows in %.3f s.", deleted, elapsed)
+            if deleted < size:
                 return total
+            if elapsed > CLEANUP_BATCH_SECONDS and size > MIN_CLEANUP_BATCH:
+                size = max(MIN_CLEANUP_BATCH, size // 2)
 
     def set_developer_status(self, email: str, status: str) -> Developer:
         """Change a built-in developer's status; any status but approved revokes their sessions."""
@@ -320,10 +343,10 @@ def _handle_logout_request() -> Any:
     if request.method not in conf.logout_methods:
         return None
     asked = conf.logout_query_arg in request.args
-    if not asked and request.method != "GET" and request.mimetype in (
-        "application/x-www-form-urlencoded",
-        "multipart/form-data",
-    ):
+    if not asked and request.method != "GET" and request.mimetype == "application/x-www-form-urlencoded":
+        # Cache the raw body first, so a view can still read it with get_data()
+        # after the form was parsed here. Multipart bodies (uploads) are not read.
+        request.get_data(cache=True, parse_form_data=False)
         asked = conf.logout_post_arg in request.form
     if not asked:
         return None

@@ -6,7 +6,7 @@ from http.cookies import SimpleCookie
 from typing import Any
 
 import pytest
-from flask import Flask, session
+from flask import Flask, request, session
 from sqlalchemy import func, select, update
 
 from conftest import TEST_SECRET, StatementCounter, basic_header
@@ -628,3 +628,38 @@ def test_unreachable_store_with_cookie_gives_503(make_app: Any, db_url: str) -> 
     response = other.get("/get")
     assert response.status_code == 503
     assert response.json == {"message": "Session store unavailable"}
+
+
+def test_cleanup_deletes_only_expired_rows(make_app: Any, clock: Any) -> None:
+    app = make_app({"cookie_lifetime": 100, "cookie_renew": 0})
+    clients = [app.test_client() for _ in range(7)]
+    for client in clients[:5]:
+        client.get("/put?a=1")
+    clock.advance(101)
+    for client in clients[5:]:
+        client.get("/put?a=2")
+    with app.app_context():
+        assert app.portal.cleanup(batch_size=2) == 5
+    assert row_count(app) == 2
+    assert clients[6].get("/get").json == {"a": "2"}
+
+
+def test_cleanup_rejects_bad_batch_size(make_app: Any) -> None:
+    app = make_app()
+    with app.app_context():
+        for size in (0, -1, 100_001, True, "5"):
+            with pytest.raises(ValueError, match="batch_size"):
+                app.portal.cleanup(batch_size=size)
+
+
+def test_logout_check_keeps_raw_body_readable(make_app: Any) -> None:
+    app = make_app()
+
+    @app.post("/raw")
+    def raw() -> Any:
+        return {"body": request.get_data(as_text=True)}
+
+    response = app.test_client().post(
+        "/raw", data="a=1&b=2", content_type="application/x-www-form-urlencoded"
+    )
+    assert response.json == {"body": "a=1&b=2"}
