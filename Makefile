@@ -14,9 +14,10 @@ $(BIN)/python:
 
 venv: $(BIN)/python
 
-# Install the package in editable mode with the test extras.
+# Install the package in editable mode with the test and benchmark extras
+# (the benchmark smoke test runs in the suite).
 install: venv
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 
 # Run the whole suite. PostgreSQL and MariaDB run when
 # PORTAL_SESSION_TEST_POSTGRES_URL and PORTAL_SESSION_TEST_MARIADB_URL are set.
