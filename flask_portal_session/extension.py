@@ -17,7 +17,7 @@ from .config import PortalConfig, SessionConf, load_config
 from .credentials import Developer, DeveloperLike, DeveloperStore, LoginResult
 from .crypto import KeyRing
 from .errors import SessionStoreUnavailable, json_error
-from .interface import PortalSessionInterface, ServerSession
+from .interface import PortalSessionInterface, ServerSession, describe_store_error
 from .store import SessionRow, SessionStore, create_lookup_engine, create_store_engine
 
 __all__ = ["PortalSession", "PortalState"]
@@ -309,7 +309,7 @@ def _store_errors_as_503(action: str) -> Iterator[None]:
     try:
         yield
     except SQLAlchemyError as error:
-        logger.error("The session store failed while %s: %s", action, type(error).__name__)
+        logger.error("The session store failed while %s: %s", action, describe_store_error(error))
         raise SessionStoreUnavailable() from error
 
 

@@ -220,7 +220,7 @@ class ServerSession(SessionMixin):
         try:
             self._load_first_valid()
         except SQLAlchemyError as error:
-            logger.error("Reading the session store failed: %s", _describe(error))
+            logger.error("Reading the session store failed: %s", describe_store_error(error))
             raise SessionStoreUnavailable() from error
         self._loaded = True
 
@@ -406,7 +406,7 @@ def _touch_interval(idletime: int) -> int:
     return max(1, min(IDLE_TOUCH_INTERVAL, idletime // 2))
 
 
-def _describe(error: BaseException) -> str:
+def describe_store_error(error: BaseException) -> str:
     """Return the exception's class and first line, without bound parameters."""
     text = str(getattr(error, "orig", None) or error).splitlines()
     return f"{type(error).__name__}: {text[0] if text else ''}"
@@ -474,7 +474,7 @@ class PortalSessionInterface(SessionInterface):
         try:
             cookie = self.persist(app, session)
         except SQLAlchemyError as error:
-            logger.error("Writing the session store failed: %s", _describe(error))
+            logger.error("Writing the session store failed: %s", describe_store_error(error))
             _turn_into_store_error(response)
             return
 
