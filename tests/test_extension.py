@@ -90,7 +90,7 @@ def test_embedded_default_is_instance_sqlite(tmp_path: Any) -> None:
     portal.engine.dispose()
 
 
-def test_login_outside_request_raises(db_url: str, tmp_path: Any) -> None:
+def test_login_pending_developer_raises(db_url: str, tmp_path: Any) -> None:
     app = Flask(__name__, instance_path=str(tmp_path))
     app.config.update(portal_config(db_url))
     portal = PortalSession(app)
