@@ -124,14 +124,7 @@ def db_group() -> None:
 @_portal_command
 def db_upgrade(state: PortalState, revision: str) -> None:
     """Upgrade the session database to REVISION (default: head)."""
-    before = migrate.current_revision(state.engine)
-    migrate.upgrade(state.engine, revision)
-    after = migrate.current_revision(state.engine)
-    where = _describe_database(state.engine.url)
-    if before == after:
-        click.echo(f"The {where} is already at revision {_describe_revision(after)}. Nothing to do.")
-    else:
-        click.echo(f"Upgraded the {where} from {_describe_revision(before)} to {_describe_revision(after)}.")
+    _migrate(state, migrate.upgrade, revision, "Upgraded")
 
 
 @db_group.command("downgrade", with_appcontext=False)
@@ -139,14 +132,19 @@ def db_upgrade(state: PortalState, revision: str) -> None:
 @_portal_command
 def db_downgrade(state: PortalState, revision: str) -> None:
     """Downgrade the session database to REVISION. 'base' drops every session table."""
+    _migrate(state, migrate.downgrade, revision, "Downgraded")
+
+
+def _migrate(state: PortalState, action: Callable[[Any, str], None], revision: str, verb: str) -> None:
+    """Run ``action(engine, revision)`` and print the revision before and after it."""
     before = migrate.current_revision(state.engine)
-    migrate.downgrade(state.engine, revision)
+    action(state.engine, revision)
     after = migrate.current_revision(state.engine)
     where = _describe_database(state.engine.url)
     if before == after:
         click.echo(f"The {where} is already at revision {_describe_revision(after)}. Nothing to do.")
     else:
-        click.echo(f"Downgraded the {where} from {_describe_revision(before)} to {_describe_revision(after)}.")
+        click.echo(f"{verb} the {where} from {_describe_revision(before)} to {_describe_revision(after)}.")
 
 
 @db_group.command("current", with_appcontext=False)
