@@ -3,7 +3,7 @@
 Each scheme is a small subclass of a Flask-HTTPAuth class; ``build_login_auth``
 combines the configured ones with ``MultiAuth`` in the order of
 ``PORTAL_AUTH``. The verify callbacks record why a login failed in
-``flask.g`` so the error handler can answer 401, 401 with the developer's
+``flask.g`` so the error handler can return 401, 401 with the developer's
 status, or 429 with ``Retry-After``.
 """
 

@@ -8,7 +8,7 @@ short display prefix are stored.
 
 Every password check does the same hashing work whether the email is unknown,
 the password is wrong, the developer is not approved or the account is
-locked, so neither the answer nor its timing tells which one it was.
+locked, so neither the response nor its timing reveals which one it was.
 """
 
 from __future__ import annotations
@@ -51,10 +51,10 @@ logger = logging.getLogger(__name__)
 #: The statuses a developer can have; only ``approved`` developers may log in.
 DEVELOPER_STATUSES = ("approved", "pending", "rejected", "revoked")
 
-#: Longest email accepted (RFC 5321 path limit).
+#: Maximum email length (the RFC 5321 path limit).
 MAX_EMAIL_LENGTH = 254
 
-#: Longest password accepted, in UTF-8 bytes; longer ones fail before any hashing.
+#: Maximum password length in UTF-8 bytes. Longer ones fail before any hashing.
 MAX_PASSWORD_BYTES = 1024
 
 #: Longest API key accepted; the keys this store issues are 43 characters.
@@ -63,7 +63,7 @@ MAX_API_KEY_LENGTH = 256
 #: First lockout, in seconds; each further failure doubles it.
 LOCKOUT_BASE_SECONDS = 60
 
-#: Longest lockout, in seconds.
+#: Maximum lockout, in seconds.
 LOCKOUT_MAX_SECONDS = 3600
 
 _API_KEY_PREFIX_LENGTH = 8
@@ -73,7 +73,7 @@ MAX_API_KEY_ID = 2**31 - 1
 
 
 class DeveloperLike(Protocol):
-    """What the package needs from a developer object, built-in or the app's own."""
+    """The attributes the package reads from a developer object, built-in or the app's own."""
 
     id: Any
     email: str
@@ -96,7 +96,7 @@ class Developer:
     created_at: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the public fields sent in ``/auth`` and ``/session`` answers."""
+        """Return the public fields sent in ``/auth`` and ``/session`` responses."""
         return {"id": self.id, "email": self.email, "status": self.status}
 
 

@@ -3,7 +3,7 @@
 A cookie carries ``base64url(version || session id || tag)``: a format version
 byte, 32 random bytes from :mod:`secrets` and an HMAC-SHA256 tag truncated to
 128 bits. The tag lets a request reject a forged or damaged cookie without any
-database query. The database never sees the session id itself: rows are keyed
+database query. The database never stores the session id itself: rows are keyed
 by the SHA-256 of the id (see :func:`row_key`).
 
 Session data is sealed with AES-256-GCM under a key derived from the secret.

@@ -20,7 +20,7 @@ _View = TypeVar("_View", bound=Callable[..., Any])
 def login_required(view: _View) -> _View:
     """Run ``view`` only for a valid session of an approved developer.
 
-    Otherwise answer 401 ``{"message": "Unauthorized"}``, or, when
+    Otherwise return 401 ``{"message": "Unauthorized"}``, or, when
     ``PORTAL_LOGIN_VIEW`` names an endpoint, the client prefers HTML and the
     method is GET or HEAD, redirect there with a ``next`` parameter holding
     this request's path. Other methods get the 401, because the page would

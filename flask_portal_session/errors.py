@@ -1,4 +1,4 @@
-"""Exceptions raised to the app and the JSON error answers built from them."""
+"""Exceptions raised to the app and the JSON error responses built from them."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def json_error(status: int, message: str, headers: dict[str, str] | None = None)
 
 
 class SessionStoreUnavailable(ServiceUnavailable):
-    """The session database could not be reached; answered as 503 JSON."""
+    """The session database could not be reached; returned as a 503 JSON response."""
 
     description = "Session store unavailable"
 

@@ -332,7 +332,7 @@ def _current_server_session() -> ServerSession:
 
 
 def _handle_logout_request() -> Any:
-    """Log out on any route, as Kong does, when the request asks for it.
+    """Log out on any route, as Kong does, when the request names the logout argument.
 
     The method must be in ``logout_methods`` and the query string must carry
     ``logout_query_arg`` (or a form body ``logout_post_arg``). A valid session

@@ -53,7 +53,7 @@ _serializer = TaggedJSONSerializer()
 #: stored as they are, so they round-trip instead of failing the request.
 _TEXT_ERRORS = "surrogatepass"
 
-#: Renewals followed from an old cookie to the row that holds the data now.
+#: Maximum renewals followed from an old cookie to the row that contains the data now.
 _MAX_SUCCESSOR_HOPS = 4
 
 #: Cookies of the session's name whose rows one request looks up. Browsers send
@@ -61,13 +61,13 @@ _MAX_SUCCESSOR_HOPS = 4
 #: each costs a query, so a crafted header of stale tokens is cut off here.
 MAX_SESSION_COOKIES = 4
 
-#: Longest gap between two idle-timeout touches of one row, in seconds.
+#: Maximum gap between two idle-timeout touches of one row, in seconds.
 IDLE_TOUCH_INTERVAL = 60
 
 
 @dataclass(frozen=True)
 class _CookieChange:
-    """What ``save_session`` does with the cookie: set ``token``, or expire it when ``None``."""
+    """The cookie change ``save_session`` makes: set ``token``, or expire the cookie when ``None``."""
 
     token: str | None
     expires_at: int | None = None
@@ -261,10 +261,10 @@ class ServerSession(SessionMixin):
                 text = plaintext.decode("utf-8", _TEXT_ERRORS)
                 data = _serializer.loads(text)
             except (ValueError, UnicodeDecodeError):
-                logger.warning("Session row %s... holds data that is not valid tagged JSON.", target.key[:8])
+                logger.warning("Session row %s... contains data that is not valid tagged JSON.", target.key[:8])
                 continue
             if not isinstance(data, dict):
-                logger.warning("Session row %s... holds data that is not a JSON object.", target.key[:8])
+                logger.warning("Session row %s... contains data that is not a JSON object.", target.key[:8])
                 continue
 
             self._row = target
@@ -557,7 +557,7 @@ class PortalSessionInterface(SessionInterface):
         The first try is a compare-and-swap on the blob read with the row. When
         it loses, another request wrote or renewed the row since: the renewal is
         left to a later request, and this request's changes, if any, are merged
-        into the row that holds the session now.
+        into the row that contains the session now.
         """
         if session._renew_due:
             change = self._renew(app, row, session._data, now)

@@ -171,9 +171,9 @@ def create_lookup_engine(engine: Engine) -> Engine | None:
     rollback when the connection returns to the pool. On SQLite, checking the
     connection back in costs about as much as the query (measured with
     cProfile on the benchmark's read request). This engine runs in autocommit mode
-    without pre-ping or reset on return, so the lookup is one round trip; a
+    without pre-ping or reset on return, so the lookup is one round trip. A
     connection lost to a server restart is retried once on a fresh connection
-    instead. It is disposed together with ``engine``.
+    instead. The engine is disposed together with ``engine``.
     """
     if engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:"):
         # Each connection to an in-memory database is a database of its own.

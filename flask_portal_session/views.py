@@ -21,10 +21,10 @@ BLUEPRINT_NAME = "portal_session"
 #: Request headers the portal GUI may send to the auth routes across origins.
 _CORS_BASE_HEADERS = ("Authorization", "Content-Type", "X-Requested-With")
 
-#: Methods the auth routes route to themselves only to answer 405 in JSON.
+#: Methods the auth routes accept only to return a JSON 405 response.
 _OTHER_METHODS = ("PUT", "PATCH")
 
-#: How long a browser may cache a CORS preflight answer, in seconds.
+#: How long a browser may cache a CORS preflight response, in seconds.
 _CORS_MAX_AGE = 600
 
 
@@ -82,7 +82,7 @@ def register_routes(app: Flask, state: PortalState) -> None:
                 "absolute_expires": absolute_expires,
             },
         )
-        # The answer is private to this developer: keep it out of shared and browser caches.
+        # The response is private to this developer: keep it out of shared and browser caches.
         response.headers["Cache-Control"] = "no-store"
         return response
 
