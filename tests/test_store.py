@@ -1,0 +1,108 @@
+"""The session store's lookup path: kept connections, disposal and fork."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import event
+
+from conftest import basic_header
+from flask_portal_session.store import SessionRow, SessionStore
+
+EMAIL = "dev@example.com"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def logged_in(make_app: Any) -> tuple[Flask, SessionStore, str]:
+    """Return an app, its store and the row key of a logged-in session."""
+    app = make_app()
+    with app.app_context():
+        app.portal.developers.create(EMAIL, PASSWORD)
+    response = app.test_client().get("/auth", headers=basic_header(EMAIL, PASSWORD))
+    assert response.status_code == 200
+    store = app.extensions["portal_session"].store
+    rows = store.list_sessions()
+    assert len(rows) == 1
+    return app, store, rows[0].key
+
+
+def count_events(engine: Any, name: str) -> list[int]:
+    seen: list[int] = []
+    event.listen(engine, name, lambda *_args: seen.append(1))
+    return seen
+
+
+def test_lookup_reuses_one_connection(logged_in: tuple[Flask, SessionStore, str]) -> None:
+    _app, store, key = logged_in
+    assert store.lookup_engine is not store.engine
+    store.load(key)
+    connects = count_events(store.lookup_engine, "connect")
+    checkouts = count_events(store.lookup_engine, "checkout")
+
+    rows = [store.load(key) for _ in range(20)]
+
+    assert all(isinstance(row, SessionRow) and row.key == key for row in rows)
+    assert connects == []
+    assert checkouts == []
+
+
+def test_lookup_unknown_key_returns_none(logged_in: tuple[Flask, SessionStore, str]) -> None:
+    _app, store, _key = logged_in
+    assert store.load("0" * 64) is None
+
+
+def test_idle_connections_capped_at_pool_size(logged_in: tuple[Flask, SessionStore, str]) -> None:
+    _app, store, _key = logged_in
+    idle = store._lookup._idle
+    assert idle is not None
+    keep = store.lookup_engine.pool.size()
+
+    connections = [idle.take() for _ in range(keep + 3)]
+    for connection in connections:
+        idle.give_back(connection)
+
+    assert len(idle._connections) == keep
+    assert store.lookup_engine.pool.checkedout() == keep
+
+
+def test_dispose_closes_idle_connections(logged_in: tuple[Flask, SessionStore, str]) -> None:
+    app, store, key = logged_in
+    store.load(key)
+    idle = store._lookup._idle
+    assert idle is not None and idle._connections
+
+    app.portal.engine.dispose()
+
+    assert idle._connections == []
+    assert store.load(key) is not None
+
+
+def test_forked_child_spares_parent_connection(
+    logged_in: tuple[Flask, SessionStore, str],
+) -> None:
+    _app, store, key = logged_in
+    store.load(key)
+    idle = store._lookup._idle
+    assert idle is not None
+    parent_connections = list(idle._connections)
+    assert parent_connections
+
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit code
+        code = 1
+        try:
+            fresh = idle._connections == []
+            row = store.load(key)
+            code = 0 if fresh and row is not None and row.key == key else 2
+        finally:
+            os._exit(code)
+    _pid, status = os.waitpid(pid, 0)
+
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert idle._connections == parent_connections
+    row = store.load(key)
+    assert row is not None and row.key == key
