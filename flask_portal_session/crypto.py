@@ -58,10 +58,11 @@ _NONCE_BYTES = 12
 _TOKEN_BYTES = 1 + SESSION_ID_BYTES + TAG_BYTES
 #: Length of an encoded token: base64url without padding of ``_TOKEN_BYTES``.
 TOKEN_LENGTH = (4 * _TOKEN_BYTES + 2) // 3
-_BASE64URL_ALPHABET = frozenset(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-)
+_BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_BASE64URL_ALPHABET = frozenset(_BASE64URL)
 _HKDF_SALT = b"flask-portal-session/v1"
+#: Characters that may end a canonical token: those whose bits past the last byte are all 0.
+_CANONICAL_LAST_CHARACTERS = frozenset(_BASE64URL[:: 1 << (TOKEN_LENGTH * 6 - _TOKEN_BYTES * 8)])
 
 
 def new_session_id() -> bytes:
@@ -122,9 +123,9 @@ class KeyRing:
             return None
         if len(raw) != _TOKEN_BYTES or raw[0] != TOKEN_VERSION:
             return None
-        # The last character carries 4 unused bits that the decoder ignores:
-        # accept only the one canonical spelling of each token.
-        if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != token:
+        # The last character carries unused bits that the decoder ignores:
+        # accept only the one canonical spelling of each token, whose unused bits are 0.
+        if token[-1] not in _CANONICAL_LAST_CHARACTERS:
             return None
 
         body, tag = raw[: 1 + SESSION_ID_BYTES], raw[1 + SESSION_ID_BYTES :]

@@ -21,6 +21,7 @@ replaced the session) is dropped.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -259,7 +260,7 @@ class ServerSession(SessionMixin):
                 continue
             try:
                 text = plaintext.decode("utf-8", _TEXT_ERRORS)
-                data = _serializer.loads(text)
+                data = load_tagged_json(text)
             except (ValueError, UnicodeDecodeError):
                 logger.warning("Session row %s... contains data that is not valid tagged JSON.", target.key[:8])
                 continue
@@ -317,7 +318,7 @@ class ServerSession(SessionMixin):
         The comparison is with the data as read from the row, in serialized form,
         so values changed in place (a list appended to) count as set too.
         """
-        original = _serializer.loads(self._loaded_text) if self._loaded_text is not None else {}
+        original = load_tagged_json(self._loaded_text) if self._loaded_text is not None else {}
         updated = {
             key: value
             for key, value in self._data.items()
@@ -402,6 +403,41 @@ def cookie_values(header: str, name: str) -> list[str]:
     return values
 
 
+def load_tagged_json(text: str) -> Any:
+    """Parse session data written by Flask's ``TaggedJSONSerializer``.
+
+    This is the serializer's own ``loads`` without the trip through the
+    app's JSON provider, which costs more than parsing a small session. The
+    stored text is plain JSON, and the serializer's ``untag`` turns the tags
+    (``{" t": [...]}`` and the like) back into Python values. Raises
+    ``ValueError`` for text that is not JSON.
+    """
+    if text == "{}":
+        return {}
+    return _untag(json.loads(text))
+
+
+def _untag(value: Any) -> Any:
+    if isinstance(value, dict):
+        return _serializer.untag({key: _untag(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return [_untag(item) for item in value]
+    return value
+
+
+def add_vary_cookie(response: Response) -> None:
+    """Add ``Cookie`` to the response's ``Vary`` header unless it is listed already.
+
+    Works on the raw header; ``response.vary`` parses it into a set and writes
+    it back, which costs several times more on every request.
+    """
+    existing = response.headers.get("Vary")
+    if not existing:
+        response.headers["Vary"] = "Cookie"
+    elif existing.strip() != "*" and "cookie" not in (part.strip().lower() for part in existing.split(",")):
+        response.headers["Vary"] = f"{existing}, Cookie"
+
+
 def _touch_interval(idletime: int) -> int:
     return max(1, min(IDLE_TOUCH_INTERVAL, idletime // 2))
 
@@ -467,7 +503,7 @@ class PortalSessionInterface(SessionInterface):
         if not isinstance(session, ServerSession):
             return
         if session.accessed:
-            response.vary.add("Cookie")
+            add_vary_cookie(response)
         if response.status_code >= 500:
             return
 
@@ -480,7 +516,7 @@ class PortalSessionInterface(SessionInterface):
 
         if cookie is None:
             return
-        response.vary.add("Cookie")
+        add_vary_cookie(response)
         if cookie.token is None:
             self.expire_cookie(response, session.cookie_count)
         else:
@@ -628,7 +664,7 @@ class PortalSessionInterface(SessionInterface):
         if plaintext is None:
             return own
         try:
-            stored = _serializer.loads(plaintext.decode("utf-8", _TEXT_ERRORS))
+            stored = load_tagged_json(plaintext.decode("utf-8", _TEXT_ERRORS))
         except (ValueError, UnicodeDecodeError):
             return own
         if not isinstance(stored, dict):
