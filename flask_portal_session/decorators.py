@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -27,10 +28,14 @@ def login_required(view: _View) -> _View:
     reopen ``next`` with GET after login.
     """
 
+    is_async = inspect.iscoroutinefunction(view)
+
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         if getattr(session, "is_authenticated", False):
-            return current_app.ensure_sync(view)(*args, **kwargs)
+            if is_async:
+                return current_app.ensure_sync(view)(*args, **kwargs)
+            return view(*args, **kwargs)
         state = current_app.extensions["portal_session"]
         login_view = state.config.login_view
         if login_view and request.method in ("GET", "HEAD") and _prefers_html():

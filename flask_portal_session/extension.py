@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -159,7 +160,7 @@ class PortalSession:
 
         from .views import register_routes
 
-        app.before_request(_handle_logout_request)
+        app.before_request(functools.partial(_handle_logout_request, state))
         register_routes(app, state)
 
     # -- hooks ------------------------------------------------------------
@@ -331,19 +332,19 @@ def _current_server_session() -> ServerSession:
     return current
 
 
-def _handle_logout_request() -> Any:
+def _handle_logout_request(state: PortalState) -> Any:
     """Log out on any route, as Kong does, when the request names the logout argument.
 
     The method must be in ``logout_methods`` and the query string must carry
     ``logout_query_arg`` (or a form body ``logout_post_arg``). A valid session
     is destroyed and the view is not run.
     """
-    state: PortalState = current_app.extensions[EXTENSION_KEY]
     conf = state.session_conf
-    if request.method not in conf.logout_methods:
+    method = request.method
+    if method not in conf.logout_methods:
         return None
     asked = conf.logout_query_arg in request.args
-    if not asked and request.method != "GET" and request.mimetype == "application/x-www-form-urlencoded":
+    if not asked and method != "GET" and request.mimetype == "application/x-www-form-urlencoded":
         # Cache the raw body first, so a view can still read it with get_data()
         # after the form was parsed here. Multipart bodies (uploads) are not read.
         request.get_data(cache=True, parse_form_data=False)
