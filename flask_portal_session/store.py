@@ -57,6 +57,10 @@ logger = logging.getLogger(__name__)
 #: Alembic's version table for this package, apart from the app's own.
 ALEMBIC_VERSION_TABLE = "portal_session_alembic_version"
 
+#: Most keys one ``SessionStore.delete`` sends as a precompiled statement;
+#: longer lists, which only the app's own calls make, go through Core.
+MAX_FAST_DELETE_KEYS = 8
+
 #: Naming convention so that constraint names are the same on every backend.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",
@@ -166,16 +170,18 @@ def create_store_engine(url: str, **engine_options: Any) -> Engine:
 
 
 def create_lookup_engine(engine: Engine) -> Engine | None:
-    """Create an engine for the per-request session lookup (``None`` for in-memory SQLite).
+    """Create an engine for the per-request statements (``None`` for in-memory SQLite).
 
-    On PostgreSQL and MariaDB a lookup through the main engine costs four or
-    three round trips: the pre-ping, BEGIN (psycopg), the SELECT and the
-    rollback when the connection returns to the pool. On SQLite, checking the
-    connection back in costs about as much as the query (measured with
-    cProfile on the benchmark's read request). This engine runs in autocommit mode
-    without pre-ping or reset on return, so the lookup is one round trip. A
-    connection lost to a server restart is retried once on a fresh connection
-    instead. The engine is disposed together with ``engine``.
+    These are the session lookup and the single-statement writes: an update
+    of the data, an idle touch and a delete. On PostgreSQL and MariaDB each
+    of them costs three or four round trips through the main engine: the
+    pre-ping, BEGIN (psycopg), the statement and the commit or rollback. On
+    SQLite, checking the connection back in costs about as much as the query
+    (measured with cProfile on the benchmark's read request). This engine
+    runs in autocommit mode without pre-ping or reset on return, so each
+    statement is one round trip. A connection lost to a server restart is
+    retried once on a fresh connection instead. The engine is disposed
+    together with ``engine``.
     """
     if engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:"):
         # Each connection to an in-memory database is a database of its own.
@@ -253,9 +259,6 @@ class SessionStore:
             )
         else:
             self._select = select(*columns).where(s.id == bindparam("key"))
-        self._lookup = _PrecompiledQuery(
-            self.lookup_engine, self._select, report_engine=engine, keep_connections=self.lookup_engine is not engine
-        )
         self._insert = insert(sessions_table)
         self._update_data = (
             update(sessions_table)
@@ -276,6 +279,27 @@ class SessionStore:
         self._select_expired = (
             select(s.id).where(s.expires_at <= bindparam("now")).order_by(s.expires_at).limit(bindparam("limit"))
         )
+
+        # The statements of a read, a write, an idle touch and a logout go to the
+        # driver directly. Through an autocommit lookup engine each is one round
+        # trip: no pre-ping, BEGIN or COMMIT.
+        self._idle = _IdleConnections(self.lookup_engine) if self.lookup_engine is not engine else None
+        self._lookup = self._precompile(self._select)
+        self._fast_update_data = self._precompile(self._update_data)
+        self._fast_swap_data = self._precompile(self._swap_data)
+        self._fast_touch = self._precompile(self._touch)
+        self._fast_deletes: dict[int, _PrecompiledStatement] = {}
+
+    def _precompile(self, statement: Any) -> _PrecompiledStatement:
+        return _PrecompiledStatement(self.lookup_engine, statement, report_engine=self.engine, idle=self._idle)
+
+    def _delete_statement(self, count: int) -> _PrecompiledStatement:
+        statement = self._fast_deletes.get(count)
+        if statement is None:
+            keys = [bindparam(f"key{index}") for index in range(count)]
+            statement = self._precompile(delete(sessions_table).where(sessions_table.c.id.in_(keys)))
+            self._fast_deletes[count] = statement
+        return statement
 
     def load(self, key: str) -> SessionRow | None:
         """Return the row stored under ``key``, or ``None``.
@@ -334,13 +358,10 @@ class SessionStore:
         ``expected``, ``False`` means the row is gone.
         """
         params = {"key": key, "new_data": data, "new_key_id": key_id, "now": now}
-        statement = self._update_data
-        if expected is not None:
-            statement = self._swap_data
-            params["expected"] = expected
-        with self.engine.begin() as connection:
-            result = connection.execute(statement, params)
-        return result.rowcount > 0
+        if expected is None:
+            return self._fast_update_data.rowcount(params) > 0
+        params["expected"] = expected
+        return self._fast_swap_data.rowcount(params) > 0
 
     def rewrite_data(
         self, key: str, rewrite: Callable[[SessionRow], tuple[bytes, str]], now: int
@@ -365,9 +386,7 @@ class SessionStore:
 
     def touch(self, key: str, now: int) -> bool:
         """Record activity for the idle timeout; return ``False`` if the row is gone."""
-        with self.engine.begin() as connection:
-            result = connection.execute(self._touch, {"key": key, "now": now})
-        return result.rowcount > 0
+        return self._fast_touch.rowcount({"key": key, "now": now}) > 0
 
     def renew(
         self,
@@ -418,6 +437,9 @@ class SessionStore:
         wanted = [key for key in keys if key]
         if not wanted:
             return 0
+        if len(wanted) <= MAX_FAST_DELETE_KEYS:
+            params = {f"key{index}": key for index, key in enumerate(wanted)}
+            return self._delete_statement(len(wanted)).rowcount(params)
         with self.engine.begin() as connection:
             result = connection.execute(delete(sessions_table).where(sessions_table.c.id.in_(wanted)))
         return result.rowcount
@@ -476,13 +498,18 @@ def remove_statement_listener(engine: Engine, listener: Callable[[str], None]) -
 _statement_listeners: weakref.WeakKeyDictionary[Engine, list[Callable[[str], None]]] = weakref.WeakKeyDictionary()
 
 
-class _PrecompiledQuery:
-    """A SELECT compiled once for the engine's dialect and run on a raw pooled connection.
+class _PrecompiledStatement:
+    """A statement compiled once for the engine's dialect and run on a raw pooled connection.
 
-    With ``keep_connections`` the connections are kept checked out between
-    queries, on a stack of idle ones (see :class:`_IdleConnections`). That is
-    only sound for an autocommit engine, whose idle connections hold no
-    transaction open.
+    Each call is a transaction of its own. An autocommit engine commits it.
+    On other engines a write is committed explicitly, and a read is rolled
+    back when its connection returns to the pool. A connection lost to a
+    server restart is retried once on a fresh one, so only statements that
+    can safely run twice belong here: reads, deletes, and updates by key.
+
+    With ``idle``, the connections stay checked out between calls, on that
+    stack of idle ones. That is only sound for an autocommit engine, whose
+    idle connections hold no transaction open.
     """
 
     def __init__(
@@ -490,10 +517,10 @@ class _PrecompiledQuery:
         engine: Engine,
         statement: Any,
         report_engine: Engine | None = None,
-        keep_connections: bool = False,
+        idle: _IdleConnections | None = None,
     ) -> None:
         self.engine = engine
-        #: Statement listeners registered on this engine hear the query.
+        #: Statement listeners registered on this engine hear the statement.
         self.report_engine = report_engine or engine
         compiled = statement.compile(dialect=engine.dialect)
         self.sql = compiled.string
@@ -504,10 +531,18 @@ class _PrecompiledQuery:
         probe = {name: name for name in compiled.binds}
         self._direct = compiled.construct_params(probe) == probe
         self._dbapi_error = engine.dialect.loaded_dbapi.Error
-        self._idle = _IdleConnections(engine) if keep_connections else None
+        self._idle = idle
+        self._commit = idle is None and not statement.is_select
 
     def first(self, params: dict[str, Any]) -> tuple[Any, ...] | None:
         """Run the query with ``params`` and return its first row, or ``None``."""
+        return self._run(params, fetch=True)
+
+    def rowcount(self, params: dict[str, Any]) -> int:
+        """Run the statement with ``params`` and return the number of rows it matched."""
+        return int(self._run(params, fetch=False))
+
+    def _run(self, params: dict[str, Any], fetch: bool) -> Any:
         bound: Any = params if self._direct else self._compiled.construct_params(params)
         if self._positions is not None:
             bound = tuple([bound[name] for name in self._positions])
@@ -531,13 +566,19 @@ class _PrecompiledQuery:
                         for listener in listeners:
                             listener(self.sql)
                     cursor.execute(self.sql, bound)
-                    return cursor.fetchone()
+                    result = cursor.fetchone() if fetch else cursor.rowcount
                 finally:
                     cursor.close()
+                if self._commit:
+                    connection.commit()
+                return result
             except dbapi_error as error:
                 lost = self.engine.dialect.is_disconnect(error, connection.dbapi_connection, None)
                 if lost:
                     connection.invalidate(error)
+                    if idle is not None:
+                        # The others were opened before the same restart.
+                        idle.close_all()
                 if lost and attempt == 1:
                     # A pooled connection died (a server restart): retry once on a new one.
                     continue
@@ -567,7 +608,7 @@ class _IdleConnections:
         self._connections: list[Any] = []
         size = getattr(engine.pool, "size", None)
         self._keep = size() if callable(size) else 5
-        event.listen(engine, "engine_disposed", self._on_dispose)
+        event.listen(engine, "engine_disposed", lambda _engine: self.close_all())
         _all_idle_connections.add(self)
 
     def take(self) -> Any:
@@ -584,7 +625,8 @@ class _IdleConnections:
         else:
             connection.close()
 
-    def _on_dispose(self, _engine: Engine) -> None:
+    def close_all(self) -> None:
+        """Return every idle connection to the pool."""
         connections, self._connections = self._connections, []
         for connection in connections:
             connection.close()

@@ -57,7 +57,7 @@ def test_lookup_unknown_key_returns_none(logged_in: tuple[Flask, SessionStore, s
 
 def test_idle_connections_capped_at_pool_size(logged_in: tuple[Flask, SessionStore, str]) -> None:
     _app, store, _key = logged_in
-    idle = store._lookup._idle
+    idle = store._idle
     assert idle is not None
     keep = store.lookup_engine.pool.size()
 
@@ -72,7 +72,7 @@ def test_idle_connections_capped_at_pool_size(logged_in: tuple[Flask, SessionSto
 def test_dispose_closes_idle_connections(logged_in: tuple[Flask, SessionStore, str]) -> None:
     app, store, key = logged_in
     store.load(key)
-    idle = store._lookup._idle
+    idle = store._idle
     assert idle is not None and idle._connections
 
     app.portal.engine.dispose()
@@ -86,7 +86,7 @@ def test_forked_child_spares_parent_connection(
 ) -> None:
     _app, store, key = logged_in
     store.load(key)
-    idle = store._lookup._idle
+    idle = store._idle
     assert idle is not None
     parent_connections = list(idle._connections)
     assert parent_connections
@@ -106,3 +106,27 @@ def test_forked_child_spares_parent_connection(
     assert idle._connections == parent_connections
     row = store.load(key)
     assert row is not None and row.key == key
+
+
+@pytest.mark.parametrize("path", ["/put?a=1", "/auth?session_logout=true"])
+def test_write_and_logout_skip_main_pool(make_app: Any, path: str) -> None:
+    app = make_app()
+    with app.app_context():
+        app.portal.developers.create(EMAIL, PASSWORD)
+    client = app.test_client()
+    assert client.get("/auth", headers=basic_header(EMAIL, PASSWORD)).status_code == 200
+    store = app.extensions["portal_session"].store
+    assert client.get("/private").status_code == 200
+    checkouts = count_events(store.engine, "checkout")
+
+    method = "DELETE" if "logout" in path else "GET"
+    response = client.open(path, method=method)
+
+    assert response.status_code == 200
+    assert checkouts == []
+    rows = store.list_sessions()
+    if "logout" in path:
+        assert rows == []
+    else:
+        assert len(rows) == 1
+        assert client.get("/get").get_json() == {"a": "1"}

@@ -186,6 +186,27 @@ def test_store_back_without_restart(app: Flask, proxy: TcpProxy) -> None:
     assert client.get("/auth", headers=basic_header(EMAIL, PASSWORD)).status_code == 200
 
 
+def test_kept_connections_replaced_after_outage(app: Flask, proxy: TcpProxy) -> None:
+    # Three kept connections die with the cut: the first failure must drop them
+    # all, or the retry would take the next dead one and the request would fail.
+    token = log_in(app)
+    client = app.test_client(use_cookies=False)
+    idle = app.extensions["portal_session"].store._idle
+    connections = [idle.take() for _ in range(3)]
+    for connection in connections:
+        idle.give_back(connection)
+    proxy.cut()
+    proxy.start()
+
+    read = client.get("/private", headers=cookie_header(token))
+    logout = client.delete("/auth?session_logout=true", headers=cookie_header(token))
+
+    assert read.status_code == 200
+    assert logout.status_code == 200
+    assert session_rows(app.portal.engine) == []
+    assert client.get("/private", headers=cookie_header(token)).status_code == 401
+
+
 def test_repeated_outages(app: Flask, proxy: TcpProxy) -> None:
     token = log_in(app)
     client = app.test_client(use_cookies=False)
