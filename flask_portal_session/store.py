@@ -561,9 +561,9 @@ class _PrecompiledStatement:
             try:
                 cursor = connection.cursor()
                 try:
-                    listeners = _statement_listeners.get(self.report_engine)
-                    if listeners:
-                        for listener in listeners:
+                    # The emptiness check first: it costs less than a weak-key lookup.
+                    if _statement_listeners:
+                        for listener in _statement_listeners.get(self.report_engine, ()):
                             listener(self.sql)
                     cursor.execute(self.sql, bound)
                     result = cursor.fetchone() if fetch else cursor.rowcount
@@ -654,6 +654,9 @@ if hasattr(os, "register_at_fork"):
 def _to_session_row(row: Any) -> SessionRow | None:
     if row is None:
         return None
+    if len(row) == len(SessionRow._fields) and type(row[2]) is bytes:
+        # Every supported driver returns ints for the BIGINT columns.
+        return SessionRow._make(row)
     return SessionRow(
         row[0],
         row[1],
