@@ -67,6 +67,9 @@ class Contender:
     revocable: bool = False
     #: Called once at the end to close connection pools.
     close: Callable[[], None] = field(default=lambda: None)
+    #: Returns the statements the app has sent so far, for apps whose raw DBAPI
+    #: calls fire no SQLAlchemy events; ``None`` counts them on ``engine``.
+    count_statements: Callable[[], int] | None = None
 
 
 def basic_auth_header(email: str, password: str) -> dict[str, str]:

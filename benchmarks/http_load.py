@@ -1,9 +1,9 @@
 """Throughput over HTTP: gunicorn on 127.0.0.1, loaded by wrk.
 
-For each worker count, one gunicorn server runs bare Flask and another this
-package, both on free loopback ports. wrk sends the authenticated read
-(``GET /private`` with the session cookie) to each in turn, alternating the
-order per round. Servers are stopped before this module returns, also on
+For each worker count, three gunicorn servers run bare Flask, the 1-query
+floor (see floor.py) and this package, on free loopback ports. wrk sends the
+authenticated read (``GET /private``, with the session cookie for this
+package) to each in turn, in a new order every round. Servers are stopped before this module returns, also on
 errors.
 """
 
@@ -74,7 +74,7 @@ class WrkRun:
 
 @dataclass
 class HttpResult:
-    """wrk runs by worker count and contender key (``bare`` or ``portal``)."""
+    """wrk runs by worker count and contender key (``bare``, ``floor`` or ``portal``)."""
 
     database: str
     duration: int
@@ -120,11 +120,20 @@ def measure_http(
     """Run wrk against bare Flask and this package under gunicorn; return the runs."""
     result = HttpResult(database=database_label, duration=duration, connections=connections)
     for workers in worker_counts:
-        with _server("bare", workers, database_url) as bare_port, _server("portal", workers, database_url) as port:
+        with (
+            _server("bare", workers, database_url) as bare_port,
+            _server("floor", workers, database_url) as floor_port,
+            _server("portal", workers, database_url) as port,
+        ):
             cookie = _log_in(port)
             _check_status(bare_port, {}, "bare Flask")
+            _check_status(floor_port, {}, "the 1-query floor")
             _check_status(port, {"Cookie": cookie}, "flask-portal-session")
-            targets = {"bare": (bare_port, {}), "portal": (port, {"Cookie": cookie})}
+            targets = {
+                "bare": (bare_port, {}),
+                "floor": (floor_port, {}),
+                "portal": (port, {"Cookie": cookie}),
+            }
             runs: dict[str, list[WrkRun]] = {key: [] for key in targets}
             order = list(targets)
             for round_number in range(rounds):

@@ -205,10 +205,13 @@ def measure_requests(
         driver.check_logout_revokes()
         for scenario in SCENARIOS:
             batch = driver.build_batch(scenario, WARMUP_REQUESTS)
+            own_count = driver.contender.count_statements
+            before = own_count() if own_count else 0
             with StatementCounter(driver.contender.engine) as counter:
                 _elapsed, statuses = driver.run_batch(batch)
             driver.check_statuses(scenario, statuses)
-            results[driver.contender.key][scenario].statements = counter.count / WARMUP_REQUESTS
+            sent = counter.count + (own_count() - before if own_count else 0)
+            results[driver.contender.key][scenario].statements = sent / WARMUP_REQUESTS
 
     pairs = [(driver, scenario) for driver in drivers for scenario in SCENARIOS]
     for round_number in range(rounds):

@@ -38,6 +38,7 @@ COLUMNS = (
     ("cookie", "Flask cookie"),
     ("flask_session", "Flask-Session"),
     ("flask_session_norefresh", "Flask-Session*"),
+    ("floor", "1-query floor"),
     ("portal", "portal-session"),
 )
 
@@ -166,6 +167,8 @@ def request_rows(backend: str, results: dict[str, dict[str, PairResult]]) -> lis
             notes.append(f"Flask-Session {_ratio(results['flask_session'][scenario].median_us / portal)} portal")
         if "flask_session_norefresh" in results:
             notes.append(f"Flask-Session* {_ratio(results['flask_session_norefresh'][scenario].median_us / portal)}")
+        if "floor" in results:
+            notes.append(f"{portal - results['floor'][scenario].median_us:+,.0f} us over the floor")
         rows.append(Row(SCENARIO_LABELS[scenario], BACKEND_LABELS[backend], cells, ", ".join(notes)))
     return rows
 
@@ -205,28 +208,24 @@ def http_rows(result: HttpResult) -> list[Row]:
     """Return the table rows of the HTTP section."""
     rows = []
     for workers in result.runs:
-        bare_rps = result.median_rps(workers, "bare")
-        portal_rps = result.median_rps(workers, "portal")
-        failed = result.failed_requests(workers, "bare") + result.failed_requests(workers, "portal")
-        note = f"portal {portal_rps / bare_rps:.0%} of bare"
+        keys = [key for key in ("bare", "floor", "portal") if key in result.runs[workers]]
+        rps = {key: result.median_rps(workers, key) for key in keys}
+        failed = sum(result.failed_requests(workers, key) for key in keys)
+        note = f"portal {rps['portal'] / rps['bare']:.0%} of bare"
+        if "floor" in rps:
+            note += f", {rps['portal'] / rps['floor']:.0%} of the floor"
         if failed:
             note += f", {failed:,} failed requests"
         rows.append(
-            Row(
-                f"HTTP, {workers} workers",
-                result.database,
-                {"bare": f"{bare_rps:,.0f} req/s", "portal": f"{portal_rps:,.0f} req/s"},
-                note,
-            )
+            Row(f"HTTP, {workers} workers", result.database, {key: f"{rps[key]:,.0f} req/s" for key in keys}, note)
         )
-        bare_p99 = result.median_p99_ms(workers, "bare")
-        portal_p99 = result.median_p99_ms(workers, "portal")
+        p99 = {key: result.median_p99_ms(workers, key) for key in keys}
         rows.append(
             Row(
                 f"HTTP p99, {workers} workers",
                 result.database,
-                {"bare": f"{bare_p99:,.1f} ms", "portal": f"{portal_p99:,.1f} ms"},
-                f"portal {_ratio(portal_p99 / bare_p99)} bare",
+                {key: f"{p99[key]:,.1f} ms" for key in keys},
+                f"portal {_ratio(p99['portal'] / p99['bare'])} bare",
             )
         )
     return rows
@@ -355,3 +354,40 @@ def evaluate_targets(
                 )
             )
     return targets
+
+
+def floor_lines(
+    requests: dict[str, dict[str, dict[str, PairResult]]],
+    http: HttpResult | None,
+) -> list[str]:
+    """Return one line per database on what the 1-query floor leaves for a session layer.
+
+    A target set relative to bare Flask can only be met when the floor itself
+    meets it. These lines show whether it does, and how far this package is
+    above the floor.
+    """
+    lines = []
+    for backend, results in requests.items():
+        if "floor" not in results:
+            continue
+        bare = results["bare"]["read"].median_us
+        floor = results["floor"]["read"].median_us
+        portal = results["portal"]["read"].median_us
+        lines.append(
+            f"FLOOR  {BACKEND_LABELS[backend]}: bare Flask plus one SELECT costs {floor / bare:.2f}x bare "
+            f"(target for the read: {MAX_READ_VS_BARE}x); portal-session costs {portal / floor:.2f}x the floor, "
+            f"{portal - floor:+,.0f} us"
+        )
+    if http is not None:
+        for workers, by_key in http.runs.items():
+            if "floor" not in by_key:
+                continue
+            bare = http.median_rps(workers, "bare")
+            floor = http.median_rps(workers, "floor")
+            portal = http.median_rps(workers, "portal")
+            lines.append(
+                f"FLOOR  {http.database}, {workers} workers: bare Flask plus one SELECT serves {floor / bare:.0%} "
+                f"of bare over HTTP (target: {MIN_HTTP_SHARE_OF_BARE:.0%}); portal-session serves "
+                f"{portal / floor:.0%} of the floor"
+            )
+    return lines

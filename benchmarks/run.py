@@ -31,11 +31,13 @@ from contenders import (
     flask_session_contender,
     portal_contender,
 )
+from floor import floor_contender, prepare_floor_database
 from http_load import HttpResult, measure_http, require_wrk, wrk_version
 from inprocess import SCENARIOS, PairResult, measure_requests
 from report import (
     Row,
     evaluate_targets,
+    floor_lines,
     format_machine,
     format_table,
     http_rows,
@@ -219,6 +221,9 @@ def run_request_section(
             contenders.append(cookie_contender())
             contenders.append(flask_session_contender(factory.create(backend, "flask_session")))
             contenders.append(flask_session_contender(factory.create(backend, "flask_session_nr"), False))
+            floor_url = factory.create(backend, "floor")
+            upgrade(floor_url)
+            contenders.append(floor_contender(floor_url))
             contenders.append(portal_contender(portal_url))
             results[backend] = measure_requests(
                 contenders, arguments.rounds, arguments.requests, rng, lambda text: progress(f"  {text}")
@@ -241,6 +246,7 @@ def run_http_section(
         ensure_developer(app, portal)
     finally:
         portal.engine.dispose()
+    prepare_floor_database(url)
     progress(
         f"HTTP on {BACKEND_LABELS[backend]}: workers {arguments.http_workers}, {arguments.http_duration} s per run"
     )
@@ -284,7 +290,9 @@ def print_report(
     print(
         f"Logins: portal-session checks HTTP Basic credentials with cheap argon2id parameters ({hash_conf}; "
         "memory in KiB), so a login costs far less than in production; the peers only set a user id "
-        "in the session. Flask-Session* is Flask-Session with SESSION_REFRESH_EACH_REQUEST=False."
+        "in the session. Flask-Session* is Flask-Session with SESSION_REFRESH_EACH_REQUEST=False. "
+        "1-query floor is bare Flask plus the one SQL statement each case needs at least, sent on a kept "
+        "DBAPI connection: the cost of the database alone."
     )
     if http is not None:
         print(
@@ -300,6 +308,9 @@ def print_report(
     targets = evaluate_targets(requests, scales, http, FULL_ROWS)
     for target in targets:
         print(target.format())
+    print()
+    for line in floor_lines(requests, http):
+        print(line)
 
     if arguments.json:
         document = {

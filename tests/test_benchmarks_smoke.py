@@ -6,6 +6,7 @@ and its load. This only proves that the script runs end to end.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -39,6 +40,8 @@ def test_quick_benchmark_prints_table(tmp_path: Path) -> None:
     assert "bare Flask" in output
     assert "Flask-Session" in output
     assert "portal-session" in output
+    assert "1-query floor" in output
+    assert "FLOOR  SQLite: bare Flask plus one SELECT costs" in output
     for label in ("untouched request", "authenticated read", "session write", "login", "logout"):
         assert label in output, label
     assert "SQLite" in output
@@ -46,3 +49,6 @@ def test_quick_benchmark_prints_table(tmp_path: Path) -> None:
     assert "untouched request issues 0 statements" in output
     assert "SKIP  HTTP throughput" in output
     assert json_path.is_file()
+    document = json.loads(json_path.read_text(encoding="utf-8"))
+    assert document["requests"]["sqlite"]["floor"]["read"]["statements"] == 1
+    assert document["requests"]["sqlite"]["floor"]["untouched"]["statements"] == 0
