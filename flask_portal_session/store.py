@@ -154,7 +154,7 @@ def create_store_engine(url: str, **engine_options: Any) -> Engine:
     """
     parsed = make_url(url)
     try:
-        return _create_engine_for(parsed, url, engine_options)
+        engine = _create_engine_for(parsed, url, engine_options)
     except (ImportError, NoSuchModuleError) as error:
         backend = parsed.get_backend_name()
         extra = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}.get(backend)
@@ -167,6 +167,10 @@ def create_store_engine(url: str, **engine_options: Any) -> Engine:
             f"PORTAL_SESSION_DATABASE_URI uses the {parsed.drivername!r} driver, which could not be loaded "
             f"({type(error).__name__}: {error}). {fix}"
         ) from None
+    if not (parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")):
+        # An in-memory database lives in its connection: a new pool would lose it.
+        _engines_made.add(engine)
+    return engine
 
 
 def create_lookup_engine(engine: Engine) -> Engine | None:
@@ -634,21 +638,35 @@ class _IdleConnections:
     def _forget_after_fork(self) -> None:
         # Closing would end the parent's sessions on the shared sockets, and so
         # would the garbage collector: keep the objects alive and unused.
-        _inherited_connections.extend(self._connections)
+        _inherited_from_parent.extend(self._connections)
         self._connections = []
 
 
 _all_idle_connections: weakref.WeakSet[_IdleConnections] = weakref.WeakSet()
-_inherited_connections: list[Any] = []
+
+#: Engines made by :func:`create_store_engine`, which get a new pool in a child process.
+_engines_made: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+#: Pools and connections a child process inherited, kept referenced and never used.
+_inherited_from_parent: list[Any] = []
 
 
-def _forget_idle_connections_after_fork() -> None:
+def _start_fresh_after_fork() -> None:
+    """Give a forked child its own connections and leave the parent's alone.
+
+    Runs in the child, as with ``gunicorn --preload`` when the master used
+    the store before forking its workers. Engines that the app passed in are
+    the app's to handle, as SQLAlchemy's pooling documentation describes.
+    """
     for idle in list(_all_idle_connections):
         idle._forget_after_fork()
+    for engine in list(_engines_made):
+        _inherited_from_parent.append(engine.pool)
+        engine.pool = engine.pool.recreate()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_idle_connections_after_fork)
+    os.register_at_fork(after_in_child=_start_fresh_after_fork)
 
 
 def _to_session_row(row: Any) -> SessionRow | None:

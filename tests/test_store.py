@@ -130,3 +130,41 @@ def test_write_and_logout_skip_main_pool(make_app: Any, path: str) -> None:
     else:
         assert len(rows) == 1
         assert client.get("/get").get_json() == {"a": "1"}
+
+
+def connection_identity(engine: Any) -> int:
+    """Return the server's id for the connection a pooled checkout gets (the object's id on SQLite)."""
+    queries = {
+        "postgresql": "SELECT pg_backend_pid()",
+        "mysql": "SELECT CONNECTION_ID()",
+        "mariadb": "SELECT CONNECTION_ID()",
+    }
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            return id(connection.connection.dbapi_connection)
+        return int(connection.exec_driver_sql(queries[engine.dialect.name]).scalar_one())
+
+
+def test_forked_child_opens_own_main_connection(make_app: Any) -> None:
+    app = make_app()
+    engine = app.portal.engine
+    parent_identity = connection_identity(engine)
+    read_end, write_end = os.pipe()
+
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        code = 1
+        try:
+            os.close(read_end)
+            os.write(write_end, str(connection_identity(engine)).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        child_identity = int(pipe.read())
+    _pid, status = os.waitpid(pid, 0)
+
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert child_identity != parent_identity
+    assert connection_identity(engine) == parent_identity
