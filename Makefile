@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
+BENCH_ARGS ?=
 
 .PHONY: venv install test demo bench clean
 
@@ -30,10 +31,11 @@ demo: venv
 	PORT=$(PORT) $(BIN)/python examples/portal/setup_demo.py
 	$(BIN)/flask --app examples/portal/app.py run --host 127.0.0.1 --port $(PORT)
 
-# Print the benchmark table (see docs/benchmarks.md).
+# Print the benchmark table (see docs/benchmarks.md). Pass options with
+# BENCH_ARGS, for example: make bench BENCH_ARGS="--quick --skip-http".
 bench: venv
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
