@@ -21,11 +21,11 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Engine, insert, or_, select, update
+from sqlalchemy import Engine, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash
 
@@ -164,10 +164,14 @@ class DeveloperStore:
         parallelism: int = 4,
         login_attempts: int = 10,
         clock: Callable[[], float] = time.time,
+        precompile: Callable[..., Any] | None = None,
     ) -> None:
         self.engine = engine
         self.login_attempts = login_attempts
         self.clock = clock
+        # With SessionStore.precompile, the reads and resets of a login are one
+        # round trip each instead of a pooled transaction with its pre-ping.
+        self._fast = _FastStatements(precompile) if precompile is not None else None
         self.hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism, type=Type.ID
         )
@@ -326,19 +330,22 @@ class DeveloperStore:
         """Look up an API key; unknown, revoked and malformed keys are ``invalid``."""
         if not isinstance(key, str) or not key.strip() or len(key) > MAX_API_KEY_LENGTH:
             return LoginResult("invalid")
-        k = api_keys_table.c
-        statement = (
-            select(k.id.label("api_key_id"), *_DEVELOPER_COLUMNS, k.key_hash)
-            .select_from(api_keys_table.join(developers_table, developers_table.c.id == k.developer_id))
-            .where(k.key_hash == hash_api_key(key), k.revoked_at.is_(None))
-        )
-        with self.engine.connect() as connection:
-            row = connection.execute(statement).first()
-        if row is None or not hmac.compare_digest(row.key_hash, hash_api_key(key)):
+        key_hash = hash_api_key(key)
+        if self._fast is not None:
+            found = self._fast.api_key_row.first({"key_hash": key_hash})
+            row = _ApiKeyRow._make(found) if found is not None else None
+        else:
+            with self.engine.connect() as connection:
+                row = connection.execute(_api_key_statement(), {"key_hash": key_hash}).first()
+        if row is None or not hmac.compare_digest(row.key_hash, key_hash):
             return LoginResult("invalid")
 
-        with self.engine.begin() as connection:
-            connection.execute(update(api_keys_table).where(k.id == row.api_key_id).values(last_used_at=self._now()))
+        used = {"api_key_id": row.api_key_id, "now": self._now()}
+        if self._fast is not None:
+            self._fast.key_used.rowcount(used)
+        else:
+            with self.engine.begin() as connection:
+                connection.execute(_key_used_statement(), used)
         developer = _to_developer(row)
         if developer.status != "approved":
             return LoginResult("status", developer)
@@ -442,11 +449,11 @@ class DeveloperStore:
         return _to_developer(row) if row is not None else None
 
     def _fetch_login_row(self, email: str) -> Any:
-        statement = select(*_DEVELOPER_COLUMNS, developers_table.c.password_hash).where(
-            developers_table.c.email == email
-        )
+        if self._fast is not None:
+            row = self._fast.login_row.first({"email": email})
+            return _LoginRow._make(row) if row is not None else None
         with self.engine.connect() as connection:
-            return connection.execute(statement).first()
+            return connection.execute(_login_row_statement(), {"email": email}).first()
 
     def _claim_attempt(self, developer_id: str, now: int) -> _Claim:
         """Count a login attempt as a failure before its password is checked.
@@ -479,20 +486,24 @@ class DeveloperStore:
 
     def _after_success(self, row: Any, password: str) -> None:
         # _claim_attempt counted this attempt as a failure: always reset.
-        values: dict[str, Any] = {"failed_logins": 0, "locked_until": None}
         if _needs_rehash(self.hasher, row.password_hash):
-            values["password_hash"] = self.hasher.hash(password)
-        values["updated_at"] = self._now()
-        with self.engine.begin() as connection:
-            connection.execute(update(developers_table).where(developers_table.c.id == row.id).values(**values))
+            values = {
+                "failed_logins": 0,
+                "locked_until": None,
+                "password_hash": self.hasher.hash(password),
+                "updated_at": self._now(),
+            }
+            with self.engine.begin() as connection:
+                connection.execute(update(developers_table).where(developers_table.c.id == row.id).values(**values))
+            return
+        self._reset_failures(row.id)
 
     def _reset_failures(self, developer_id: str) -> None:
+        if self._fast is not None:
+            self._fast.reset_failures.rowcount({"developer_id": developer_id, "now": self._now()})
+            return
         with self.engine.begin() as connection:
-            connection.execute(
-                update(developers_table)
-                .where(developers_table.c.id == developer_id)
-                .values(failed_logins=0, locked_until=None, updated_at=self._now())
-            )
+            connection.execute(_reset_failures_statement(), {"developer_id": developer_id, "now": self._now()})
 
 
 @dataclass(frozen=True)
@@ -528,6 +539,70 @@ _DEVELOPER_COLUMNS = (
     developers_table.c.locked_until,
     developers_table.c.created_at,
 )
+
+
+class _LoginRow(NamedTuple):
+    """A developer's columns with the password hash, as the login check reads them."""
+
+    id: str
+    email: str
+    status: str
+    failed_logins: int
+    locked_until: int | None
+    created_at: int
+    password_hash: str | None
+
+
+class _ApiKeyRow(NamedTuple):
+    """An API key's id and hash with its developer's columns."""
+
+    api_key_id: int
+    id: str
+    email: str
+    status: str
+    failed_logins: int
+    locked_until: int | None
+    created_at: int
+    key_hash: str
+
+
+def _login_row_statement() -> Any:
+    return select(*_DEVELOPER_COLUMNS, developers_table.c.password_hash).where(
+        developers_table.c.email == bindparam("email")
+    )
+
+
+def _api_key_statement() -> Any:
+    k = api_keys_table.c
+    return (
+        select(k.id.label("api_key_id"), *_DEVELOPER_COLUMNS, k.key_hash)
+        .select_from(api_keys_table.join(developers_table, developers_table.c.id == k.developer_id))
+        .where(k.key_hash == bindparam("key_hash"), k.revoked_at.is_(None))
+    )
+
+
+def _key_used_statement() -> Any:
+    k = api_keys_table.c
+    return update(api_keys_table).where(k.id == bindparam("api_key_id")).values(last_used_at=bindparam("now"))
+
+
+def _reset_failures_statement() -> Any:
+    d = developers_table.c
+    return (
+        update(developers_table)
+        .where(d.id == bindparam("developer_id"))
+        .values(failed_logins=0, locked_until=None, updated_at=bindparam("now"))
+    )
+
+
+class _FastStatements:
+    """The login's single statements, compiled once by ``SessionStore.precompile``."""
+
+    def __init__(self, precompile: Callable[..., Any]) -> None:
+        self.login_row = precompile(_login_row_statement())
+        self.api_key_row = precompile(_api_key_statement())
+        self.key_used = precompile(_key_used_statement())
+        self.reset_failures = precompile(_reset_failures_statement())
 
 
 def _to_developer(row: Any) -> Developer:

@@ -66,6 +66,7 @@ class PortalState:
             parallelism=hash_conf.parallelism,
             login_attempts=config.login_attempts,
             clock=portal.clock,
+            precompile=self.store.precompile,
         )
         self.interface = PortalSessionInterface(self)
 

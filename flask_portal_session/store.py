@@ -57,8 +57,8 @@ logger = logging.getLogger(__name__)
 #: Alembic's version table for this package, apart from the app's own.
 ALEMBIC_VERSION_TABLE = "portal_session_alembic_version"
 
-#: Most keys one ``SessionStore.delete`` sends as a precompiled statement;
-#: longer lists, which only the app's own calls make, go through Core.
+#: Maximum number of keys that ``SessionStore.delete`` sends as one
+#: precompiled statement. Longer lists, rare outside the app's own calls, go through Core.
 MAX_FAST_DELETE_KEYS = 8
 
 #: Naming convention so that constraint names are the same on every backend.
@@ -288,20 +288,41 @@ class SessionStore:
         # driver directly. Through an autocommit lookup engine each is one round
         # trip: no pre-ping, BEGIN or COMMIT.
         self._idle = _IdleConnections(self.lookup_engine) if self.lookup_engine is not engine else None
-        self._lookup = self._precompile(self._select)
-        self._fast_update_data = self._precompile(self._update_data)
-        self._fast_swap_data = self._precompile(self._swap_data)
-        self._fast_touch = self._precompile(self._touch)
+        self._lookup = self.precompile(self._select)
+        self._fast_update_data = self.precompile(self._update_data)
+        self._fast_swap_data = self.precompile(self._swap_data)
+        self._fast_touch = self.precompile(self._touch)
+        # A retried INSERT whose first try committed would fail on its own row.
+        self._fast_insert = self.precompile(
+            insert(sessions_table).values(
+                id=bindparam("key"),
+                developer_id=bindparam("developer_id"),
+                data=bindparam("new_data"),
+                key_id=bindparam("key_id"),
+                created_at=bindparam("created_at"),
+                expires_at=bindparam("expires_at"),
+                last_seen_at=bindparam("now"),
+                replaced_by=None,
+            ),
+            retry=False,
+        )
         self._fast_deletes: dict[int, _PrecompiledStatement] = {}
 
-    def _precompile(self, statement: Any) -> _PrecompiledStatement:
-        return _PrecompiledStatement(self.lookup_engine, statement, report_engine=self.engine, idle=self._idle)
+    def precompile(self, statement: Any, retry: bool = True) -> _PrecompiledStatement:
+        """Return ``statement`` compiled once, to run as one round trip on the per-request pool.
+
+        Keep ``retry`` for statements that can safely run twice. The developer
+        store sends its per-login statements this way too.
+        """
+        return _PrecompiledStatement(
+            self.lookup_engine, statement, report_engine=self.engine, idle=self._idle, retry=retry
+        )
 
     def _delete_statement(self, count: int) -> _PrecompiledStatement:
         statement = self._fast_deletes.get(count)
         if statement is None:
             keys = [bindparam(f"key{index}") for index in range(count)]
-            statement = self._precompile(delete(sessions_table).where(sessions_table.c.id.in_(keys)))
+            statement = self.precompile(delete(sessions_table).where(sessions_table.c.id.in_(keys)))
             self._fast_deletes[count] = statement
         return statement
 
@@ -328,30 +349,25 @@ class SessionStore:
     ) -> None:
         """Delete the rows in ``delete_keys``, then insert a new row.
 
-        The two steps are separate transactions. On MariaDB and MySQL, deleting a
+        The two steps are separate transactions, each one statement on the
+        per-request pool. On MariaDB and MySQL, deleting a
         key that is already gone takes a gap lock, and two logins that each hold
         one and then insert into that gap deadlock, as parallel logins with one
         old cookie do. Deleting first means a failed insert leaves no old session
         behind, only an error.
         """
-        old_keys = [old for old in delete_keys if old]
-        if old_keys:
-            with self.engine.begin() as connection:
-                connection.execute(delete(sessions_table).where(sessions_table.c.id.in_(old_keys)))
-        with self.engine.begin() as connection:
-            connection.execute(
-                self._insert,
-                {
-                    "id": key,
-                    "developer_id": developer_id,
-                    "data": data,
-                    "key_id": key_id,
-                    "created_at": created_at,
-                    "expires_at": expires_at,
-                    "last_seen_at": now,
-                    "replaced_by": None,
-                },
-            )
+        self.delete(list(delete_keys))
+        self._fast_insert.rowcount(
+            {
+                "key": key,
+                "developer_id": developer_id,
+                "new_data": data,
+                "key_id": key_id,
+                "created_at": created_at,
+                "expires_at": expires_at,
+                "now": now,
+            }
+        )
 
     def update_data(self, key: str, data: bytes, key_id: str, now: int, expected: bytes | None = None) -> bool:
         """Replace the sealed data of a row; return ``False`` if nothing was written.
@@ -522,8 +538,10 @@ class _PrecompiledStatement:
         statement: Any,
         report_engine: Engine | None = None,
         idle: _IdleConnections | None = None,
+        retry: bool = True,
     ) -> None:
         self.engine = engine
+        self.retry = retry
         #: Statement listeners registered on this engine hear the statement.
         self.report_engine = report_engine or engine
         compiled = statement.compile(dialect=engine.dialect)
@@ -583,7 +601,7 @@ class _PrecompiledStatement:
                     if idle is not None:
                         # The others were opened before the same restart.
                         idle.close_all()
-                if lost and attempt == 1:
+                if lost and attempt == 1 and self.retry:
                     # A pooled connection died (a server restart): retry once on a new one.
                     continue
                 raise DBAPIError.instance(self.sql, bound, error, dbapi_error, connection_invalidated=lost) from error

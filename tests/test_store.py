@@ -168,3 +168,35 @@ def test_forked_child_opens_own_main_connection(make_app: Any) -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     assert child_identity != parent_identity
     assert connection_identity(engine) == parent_identity
+
+
+def test_password_login_takes_main_pool_once(make_app: Any) -> None:
+    app = make_app()
+    with app.app_context():
+        app.portal.developers.create(EMAIL, PASSWORD)
+    store = app.extensions["portal_session"].store
+    checkouts = count_events(store.engine, "checkout")
+
+    response = app.test_client().get("/auth", headers=basic_header(EMAIL, PASSWORD))
+
+    assert response.status_code == 200
+    # Only the lockout claim needs a transaction of more than one statement.
+    assert checkouts == [1]
+    assert len(store.list_sessions()) == 1
+
+
+def test_api_key_login_skips_main_pool(make_app: Any) -> None:
+    app = make_app()
+    with app.app_context():
+        app.portal.developers.create(EMAIL, PASSWORD)
+        key, record = app.portal.developers.create_api_key(EMAIL)
+    store = app.extensions["portal_session"].store
+    checkouts = count_events(store.engine, "checkout")
+
+    response = app.test_client().get("/auth", headers={"apikey": key})
+
+    assert response.status_code == 200
+    assert checkouts == []
+    with app.app_context():
+        used = app.portal.developers.list_api_keys(record.developer_id)
+    assert used[0].last_used_at is not None
