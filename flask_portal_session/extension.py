@@ -36,8 +36,14 @@ MAX_CLEANUP_BATCH = 100_000
 #: Smallest batch the cleanup shrinks to when batches run slow.
 MIN_CLEANUP_BATCH = 100
 
-#: Batch duration, in seconds, above which the cleanup halves its batch size.
+#: Duration, in seconds, that the cleanup aims each batch at.
 CLEANUP_BATCH_SECONDS = 0.25
+
+#: Rows in the first cleanup batch, which measures the delete rate before larger ones.
+CLEANUP_FIRST_BATCH = 500
+
+#: Largest factor by which one cleanup batch grows over the one before.
+CLEANUP_MAX_GROWTH = 4
 
 
 class PortalState:
@@ -221,11 +227,12 @@ class PortalSession:
         """Delete expired session rows in batches of at most ``batch_size``; return the total.
 
         Each batch is its own transaction, so other writers wait at most one
-        batch. A batch that takes longer than ``CLEANUP_BATCH_SECONDS`` halves
-        the size of the next ones, because a cold cache or a large table can
-        make a fixed batch hold its locks for seconds. Rows past only their
-        idle timeout stay until their ``expires_at`` passes; they are already
-        rejected on use.
+        batch. A cold cache or a large table can make a fixed batch hold its
+        locks for seconds, so the first batch is small and each next one is
+        sized from the last one's rate to take about ``CLEANUP_BATCH_SECONDS``,
+        between ``MIN_CLEANUP_BATCH`` and ``batch_size`` rows. Rows past only
+        their idle timeout stay until their ``expires_at`` passes; they are
+        already rejected on use.
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_CLEANUP_BATCH:
             raise ValueError(
@@ -233,7 +240,7 @@ class PortalSession:
             )
         state = self._state()
         total = 0
-        size = batch_size
+        size = min(batch_size, CLEANUP_FIRST_BATCH)
         while True:
             started = time.perf_counter()
             deleted = state.store.delete_expired_batch(state.now(), size)
@@ -242,8 +249,8 @@ class PortalSession:
             logger.debug("Cleanup batch deleted %d rows in %.3f s.", deleted, elapsed)
             if deleted < size:
                 return total
-            if elapsed > CLEANUP_BATCH_SECONDS and size > MIN_CLEANUP_BATCH:
-                size = max(MIN_CLEANUP_BATCH, size // 2)
+            on_target = int(size * CLEANUP_BATCH_SECONDS / elapsed) if elapsed > 0 else size * CLEANUP_MAX_GROWTH
+            size = min(batch_size, max(MIN_CLEANUP_BATCH, min(size * CLEANUP_MAX_GROWTH, on_target)))
 
     def set_developer_status(self, email: str, status: str) -> Developer:
         """Change a built-in developer's status; any status but approved revokes their sessions."""

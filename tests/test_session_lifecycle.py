@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from http.cookies import SimpleCookie
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from flask import Flask, request, session
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
 from conftest import TEST_SECRET, StatementCounter, basic_header
-from flask_portal_session import SessionTooLarge, session_renewed
+from flask_portal_session import SessionTooLarge, extension, session_renewed
 from flask_portal_session.crypto import KeyRing, new_session_id, row_key
 from flask_portal_session.store import sessions_table
 
@@ -642,6 +643,61 @@ def test_cleanup_deletes_only_expired_rows(make_app: Any, clock: Any) -> None:
         assert app.portal.cleanup(batch_size=2) == 5
     assert row_count(app) == 2
     assert clients[6].get("/get").json == {"a": "2"}
+
+
+def add_expired_rows(app: Flask, count: int) -> None:
+    rows = [
+        {
+            "id": f"{index:064x}",
+            "developer_id": None,
+            "data": b"x",
+            "key_id": "k",
+            "created_at": 0,
+            "expires_at": 1,
+            "last_seen_at": 0,
+            "replaced_by": None,
+        }
+        for index in range(count)
+    ]
+    with app.portal.engine.begin() as connection:
+        connection.execute(insert(sessions_table), rows)
+
+
+@pytest.mark.parametrize(
+    ("seconds_per_row", "expected_sizes"),
+    [
+        # Fast deletes: start at 500, grow 4x per batch, stop at batch_size.
+        (0.00005, [500, 2000, 5000]),
+        # Slow deletes: 500 rows took 0.5 s, so batches shrink to 0.25 s worth.
+        (0.001, [500, 250, 250, 250, 250, 250, 250, 250, 250, 250]),
+    ],
+)
+def test_cleanup_sizes_batches_by_rate(
+    make_app: Any, monkeypatch: pytest.MonkeyPatch, seconds_per_row: float, expected_sizes: list[int]
+) -> None:
+    app = make_app()
+    add_expired_rows(app, 2700)
+    store = app.extensions["portal_session"].store
+    real_delete = store.delete_expired_batch
+    timer = [0.0]
+    sizes: list[int] = []
+
+    def timed_delete(now: int, limit: int) -> int:
+        # The real delete runs; only the clock the cleanup reads is simulated.
+        sizes.append(limit)
+        deleted = real_delete(now, limit)
+        timer[0] += deleted * seconds_per_row
+        return deleted
+
+    monkeypatch.setattr(store, "delete_expired_batch", timed_delete)
+    monkeypatch.setattr(extension, "time", SimpleNamespace(perf_counter=lambda: timer[0]))
+
+    with app.app_context():
+        deleted = app.portal.cleanup(batch_size=5000)
+
+    assert deleted == 2700
+    assert sizes == expected_sizes
+    assert row_count(app) == 0
 
 
 def test_cleanup_rejects_bad_batch_size(make_app: Any) -> None:
