@@ -388,7 +388,7 @@ def sessions_revoke(state: PortalState, email: str | None, developer_id: str | N
     type=int,
     default=CLEANUP_BATCH_SIZE,
     show_default=True,
-    help="Rows deleted per transaction, at least 1.",
+    help="Most rows deleted per transaction, at least 1; batches start smaller and grow while fast.",
 )
 @_portal_command
 def cleanup(state: PortalState, batch_size: int) -> None:
