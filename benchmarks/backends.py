@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -17,11 +18,17 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, create_engine, insert, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from flask_portal_session.store import sessions_table
 
 logger = logging.getLogger("benchmarks")
+
+#: Example server URLs, by backend, for error messages.
+EXAMPLE_URLS = {
+    "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    "mariadb": "mysql+pymysql://root@127.0.0.1:3306/test",
+}
 
 #: Display names of the backends, by the name the command line uses.
 BACKEND_LABELS = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "mariadb": "MariaDB"}
@@ -100,6 +107,22 @@ def _drop_statement(backend: str, name: str) -> str:
     if backend == "postgresql":
         return f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
     return f"DROP DATABASE IF EXISTS `{name}`"
+
+
+def check_server_url(url: str, backend: str) -> str | None:
+    """Return what is wrong with ``url`` as a server URL for ``backend``, or ``None`` when it fits."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        masked = re.sub(r"://[^@/]*@", "://***@", url)
+        return f"is not a database URL: {masked!r}. Write it as {EXAMPLE_URLS[backend]}."
+    name = parsed.get_backend_name()
+    if name != backend and not (backend == "mariadb" and name == "mysql"):
+        return (
+            f"names the {name!r} dialect, not {backend!r}: {parsed.render_as_string(hide_password=True)}. "
+            f"Write it as {EXAMPLE_URLS[backend]}."
+        )
+    return None
 
 
 def backend_of(url: str) -> str:

@@ -197,7 +197,7 @@ def scale_rows(result: ScaleResult) -> list[Row]:
             f"cleanup, {result.cleanup_rows:,} rows",
             database,
             {"portal": f"{result.cleanup_seconds:,.1f} s"},
-            f"{len(result.cleanup_batch_seconds)} batches of {result.cleanup_batch_size:,}, "
+            f"{len(result.cleanup_batch_seconds)} batches of up to {result.cleanup_batch_size:,}, "
             f"longest {longest * 1000:,.0f} ms, "
             f"{rate:,.0f} rows/s, {result.rows_left} left{loaded}",
         ),

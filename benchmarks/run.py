@@ -20,7 +20,7 @@ from typing import Any
 
 from flask_portal_session.migrate import upgrade
 
-from backends import BACKEND_LABELS, BenchmarkError, DatabaseFactory
+from backends import BACKEND_LABELS, BenchmarkError, DatabaseFactory, check_server_url
 from contenders import (
     CHEAP_PASSWORD_HASH,
     Contender,
@@ -125,6 +125,12 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"--http-workers must be comma-separated whole numbers, not {arguments.http_workers!r}")
     if not arguments.http_workers or min(arguments.http_workers) < 1:
         parser.error("--http-workers needs at least one worker count of 1 or more")
+    for option, backend in (("postgres", "postgresql"), ("mariadb", "mariadb")):
+        url = getattr(arguments, option)
+        if url is not None:
+            problem = check_server_url(url, backend)
+            if problem:
+                parser.error(f"--{option} (or BENCH_{option.upper()}_URL) {problem}")
     return arguments
 
 
@@ -306,6 +312,8 @@ def print_report(
     print(f"load average at end: {load}")
     print()
     targets = evaluate_targets(requests, scales, http, FULL_ROWS)
+    if arguments.quick:
+        print("QUICK RUN: the timing verdicts below come from too few requests to judge; rerun without --quick.")
     for target in targets:
         print(target.format())
     print()

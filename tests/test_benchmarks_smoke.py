@@ -52,3 +52,26 @@ def test_quick_benchmark_prints_table(tmp_path: Path) -> None:
     document = json.loads(json_path.read_text(encoding="utf-8"))
     assert document["requests"]["sqlite"]["floor"]["read"]["statements"] == 1
     assert document["requests"]["sqlite"]["floor"]["untouched"]["statements"] == 0
+
+
+@pytest.mark.parametrize(
+    ("option", "url", "message"),
+    [
+        ("--mariadb", "notaurl", "is not a database URL"),
+        ("--postgres", "mysql+pymysql://root:hidden@127.0.0.1:3306/test", "names the 'mysql' dialect"),
+        ("--mariadb", "postgresql+psycopg://postgres@127.0.0.1:5432/test", "names the 'postgresql' dialect"),
+    ],
+)
+def test_benchmark_rejects_wrong_server_url(option: str, url: str, message: str) -> None:
+    completed = subprocess.run(
+        [sys.executable, str(RUN_SCRIPT), "--quick", "--skip-http", option, url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert completed.returncode == 2
+    assert message in completed.stderr
+    assert "hidden" not in completed.stderr
+    assert "Traceback" not in completed.stderr
