@@ -13,6 +13,7 @@ locked, so neither the response nor its timing reveals which one it was.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -29,7 +30,7 @@ from sqlalchemy import Engine, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash
 
-from .store import api_keys_table, developers_table
+from .store import PrecompiledStatement, api_keys_table, developers_table
 
 __all__ = [
     "DEVELOPER_STATUSES",
@@ -170,8 +171,8 @@ class DeveloperStore:
         self.login_attempts = login_attempts
         self.clock = clock
         # With SessionStore.precompile, the reads and resets of a login are one
-        # round trip each instead of a pooled transaction with its pre-ping.
-        self._fast = _FastStatements(precompile) if precompile is not None else None
+        # round trip each on the per-request pool; without it they use ``engine``.
+        self._statements = _LoginStatements(precompile or functools.partial(PrecompiledStatement, engine))
         self.hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism, type=Type.ID
         )
@@ -331,21 +332,14 @@ class DeveloperStore:
         if not isinstance(key, str) or not key.strip() or len(key) > MAX_API_KEY_LENGTH:
             return LoginResult("invalid")
         key_hash = hash_api_key(key)
-        if self._fast is not None:
-            found = self._fast.api_key_row.first({"key_hash": key_hash})
-            row = _ApiKeyRow._make(found) if found is not None else None
-        else:
-            with self.engine.connect() as connection:
-                row = connection.execute(_api_key_statement(), {"key_hash": key_hash}).first()
-        if row is None or not hmac.compare_digest(row.key_hash, key_hash):
+        found = self._statements.api_key_row.first({"key_hash": key_hash})
+        if found is None:
+            return LoginResult("invalid")
+        row = _ApiKeyRow._make(found)
+        if not hmac.compare_digest(row.key_hash, key_hash):
             return LoginResult("invalid")
 
-        used = {"api_key_id": row.api_key_id, "now": self._now()}
-        if self._fast is not None:
-            self._fast.key_used.rowcount(used)
-        else:
-            with self.engine.begin() as connection:
-                connection.execute(_key_used_statement(), used)
+        self._statements.key_used.rowcount({"api_key_id": row.api_key_id, "now": self._now()})
         developer = _to_developer(row)
         if developer.status != "approved":
             return LoginResult("status", developer)
@@ -449,11 +443,8 @@ class DeveloperStore:
         return _to_developer(row) if row is not None else None
 
     def _fetch_login_row(self, email: str) -> Any:
-        if self._fast is not None:
-            row = self._fast.login_row.first({"email": email})
-            return _LoginRow._make(row) if row is not None else None
-        with self.engine.connect() as connection:
-            return connection.execute(_login_row_statement(), {"email": email}).first()
+        row = self._statements.login_row.first({"email": email})
+        return _LoginRow._make(row) if row is not None else None
 
     def _claim_attempt(self, developer_id: str, now: int) -> _Claim:
         """Count a login attempt as a failure before its password is checked.
@@ -499,11 +490,7 @@ class DeveloperStore:
         self._reset_failures(row.id)
 
     def _reset_failures(self, developer_id: str) -> None:
-        if self._fast is not None:
-            self._fast.reset_failures.rowcount({"developer_id": developer_id, "now": self._now()})
-            return
-        with self.engine.begin() as connection:
-            connection.execute(_reset_failures_statement(), {"developer_id": developer_id, "now": self._now()})
+        self._statements.reset_failures.rowcount({"developer_id": developer_id, "now": self._now()})
 
 
 @dataclass(frozen=True)
@@ -566,43 +553,28 @@ class _ApiKeyRow(NamedTuple):
     key_hash: str
 
 
-def _login_row_statement() -> Any:
-    return select(*_DEVELOPER_COLUMNS, developers_table.c.password_hash).where(
-        developers_table.c.email == bindparam("email")
-    )
-
-
-def _api_key_statement() -> Any:
-    k = api_keys_table.c
-    return (
-        select(k.id.label("api_key_id"), *_DEVELOPER_COLUMNS, k.key_hash)
-        .select_from(api_keys_table.join(developers_table, developers_table.c.id == k.developer_id))
-        .where(k.key_hash == bindparam("key_hash"), k.revoked_at.is_(None))
-    )
-
-
-def _key_used_statement() -> Any:
-    k = api_keys_table.c
-    return update(api_keys_table).where(k.id == bindparam("api_key_id")).values(last_used_at=bindparam("now"))
-
-
-def _reset_failures_statement() -> Any:
-    d = developers_table.c
-    return (
-        update(developers_table)
-        .where(d.id == bindparam("developer_id"))
-        .values(failed_logins=0, locked_until=None, updated_at=bindparam("now"))
-    )
-
-
-class _FastStatements:
-    """The login's single statements, compiled once by ``SessionStore.precompile``."""
+class _LoginStatements:
+    """The single statements of a login, compiled once by ``precompile``."""
 
     def __init__(self, precompile: Callable[..., Any]) -> None:
-        self.login_row = precompile(_login_row_statement())
-        self.api_key_row = precompile(_api_key_statement())
-        self.key_used = precompile(_key_used_statement())
-        self.reset_failures = precompile(_reset_failures_statement())
+        d = developers_table.c
+        k = api_keys_table.c
+        self.login_row = precompile(
+            select(*_DEVELOPER_COLUMNS, d.password_hash).where(d.email == bindparam("email"))
+        )
+        self.api_key_row = precompile(
+            select(k.id.label("api_key_id"), *_DEVELOPER_COLUMNS, k.key_hash)
+            .select_from(api_keys_table.join(developers_table, d.id == k.developer_id))
+            .where(k.key_hash == bindparam("key_hash"), k.revoked_at.is_(None))
+        )
+        self.key_used = precompile(
+            update(api_keys_table).where(k.id == bindparam("api_key_id")).values(last_used_at=bindparam("now"))
+        )
+        self.reset_failures = precompile(
+            update(developers_table)
+            .where(d.id == bindparam("developer_id"))
+            .values(failed_logins=0, locked_until=None, updated_at=bindparam("now"))
+        )
 
 
 def _to_developer(row: Any) -> Developer:

@@ -306,19 +306,19 @@ class SessionStore:
             ),
             retry=False,
         )
-        self._fast_deletes: dict[int, _PrecompiledStatement] = {}
+        self._fast_deletes: dict[int, PrecompiledStatement] = {}
 
-    def precompile(self, statement: Any, retry: bool = True) -> _PrecompiledStatement:
+    def precompile(self, statement: Any, retry: bool = True) -> PrecompiledStatement:
         """Return ``statement`` compiled once, to run as one round trip on the per-request pool.
 
         Keep ``retry`` for statements that can safely run twice. The developer
         store sends its per-login statements this way too.
         """
-        return _PrecompiledStatement(
+        return PrecompiledStatement(
             self.lookup_engine, statement, report_engine=self.engine, idle=self._idle, retry=retry
         )
 
-    def _delete_statement(self, count: int) -> _PrecompiledStatement:
+    def _delete_statement(self, count: int) -> PrecompiledStatement:
         statement = self._fast_deletes.get(count)
         if statement is None:
             keys = [bindparam(f"key{index}") for index in range(count)]
@@ -518,14 +518,15 @@ def remove_statement_listener(engine: Engine, listener: Callable[[str], None]) -
 _statement_listeners: weakref.WeakKeyDictionary[Engine, list[Callable[[str], None]]] = weakref.WeakKeyDictionary()
 
 
-class _PrecompiledStatement:
+class PrecompiledStatement:
     """A statement compiled once for the engine's dialect and run on a raw pooled connection.
 
     Each call is a transaction of its own. An autocommit engine commits it.
     On other engines a write is committed explicitly, and a read is rolled
-    back when its connection returns to the pool. A connection lost to a
-    server restart is retried once on a fresh one, so only statements that
-    can safely run twice belong here: reads, deletes, and updates by key.
+    back when its connection returns to the pool. After a connection lost to
+    a server restart, the statement is retried once on a fresh one, so
+    statements that cannot safely run twice, such as an INSERT, are made
+    with ``retry=False``.
 
     With ``idle``, the connections stay checked out between calls, on that
     stack of idle ones. That is only sound for an autocommit engine, whose
