@@ -573,6 +573,7 @@ class PrecompiledStatement:
         idle = self._idle
 
         for attempt in (1, 2):
+            generation = idle.generation if idle is not None else 0
             try:
                 connection = idle.take() if idle is not None else self.engine.raw_connection()
             except dbapi_error as error:
@@ -608,7 +609,7 @@ class PrecompiledStatement:
                 raise DBAPIError.instance(self.sql, bound, error, dbapi_error, connection_invalidated=lost) from error
             finally:
                 if idle is not None and not lost:
-                    idle.give_back(connection)
+                    idle.give_back(connection, generation)
                 else:
                     connection.close()
         return None
@@ -628,6 +629,8 @@ class _IdleConnections:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        #: Counts :meth:`close_all` calls, so that a connection taken before one is not kept.
+        self.generation = 0
         self._connections: list[Any] = []
         size = getattr(engine.pool, "size", None)
         self._keep = size() if callable(size) else 5
@@ -641,15 +644,21 @@ class _IdleConnections:
         except IndexError:
             return self.engine.raw_connection()
 
-    def give_back(self, connection: Any) -> None:
-        """Keep ``connection`` for the next lookup, or return it to the pool when enough are kept."""
-        if len(self._connections) < self._keep:
+    def give_back(self, connection: Any, generation: int) -> None:
+        """Keep ``connection``, taken at ``generation``, for the next statement.
+
+        It goes back to the pool instead when enough are kept, or when the
+        engine was disposed or a lost connection dropped the others since it
+        was taken.
+        """
+        if generation == self.generation and len(self._connections) < self._keep:
             self._connections.append(connection)
         else:
             connection.close()
 
     def close_all(self) -> None:
-        """Return every idle connection to the pool."""
+        """Return every idle connection to the pool, and those in use once they come back."""
+        self.generation += 1
         connections, self._connections = self._connections, []
         for connection in connections:
             connection.close()

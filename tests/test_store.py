@@ -63,7 +63,7 @@ def test_idle_connections_capped_at_pool_size(logged_in: tuple[Flask, SessionSto
 
     connections = [idle.take() for _ in range(keep + 3)]
     for connection in connections:
-        idle.give_back(connection)
+        idle.give_back(connection, idle.generation)
 
     assert len(idle._connections) == keep
     assert store.lookup_engine.pool.checkedout() == keep
@@ -76,6 +76,20 @@ def test_dispose_closes_idle_connections(logged_in: tuple[Flask, SessionStore, s
     assert idle is not None and idle._connections
 
     app.portal.engine.dispose()
+
+    assert idle._connections == []
+    assert store.load(key) is not None
+
+
+def test_connection_in_use_during_dispose_not_kept(logged_in: tuple[Flask, SessionStore, str]) -> None:
+    app, store, key = logged_in
+    idle = store._idle
+    assert idle is not None
+    generation = idle.generation
+    in_use = idle.take()
+
+    app.portal.engine.dispose()
+    idle.give_back(in_use, generation)
 
     assert idle._connections == []
     assert store.load(key) is not None

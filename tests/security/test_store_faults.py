@@ -194,7 +194,7 @@ def test_kept_connections_replaced_after_outage(app: Flask, proxy: TcpProxy) -> 
     idle = app.extensions["portal_session"].store._idle
     connections = [idle.take() for _ in range(3)]
     for connection in connections:
-        idle.give_back(connection)
+        idle.give_back(connection, idle.generation)
     proxy.cut()
     proxy.start()
 
