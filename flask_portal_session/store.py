@@ -57,9 +57,9 @@ logger = logging.getLogger(__name__)
 #: Alembic's version table for this package, apart from the app's own.
 ALEMBIC_VERSION_TABLE = "portal_session_alembic_version"
 
-#: Maximum number of keys that ``SessionStore.delete`` sends as one
-#: precompiled statement. Longer lists, rare outside the app's own calls, go through Core.
-MAX_FAST_DELETE_KEYS = 8
+#: Maximum number of keys in one DELETE of ``SessionStore.delete``. Longer
+#: lists, rare outside the app's own calls, are sent in chunks of this size.
+MAX_DELETE_KEYS = 8
 
 #: Naming convention so that constraint names are the same on every backend.
 NAMING_CONVENTION = {
@@ -453,16 +453,19 @@ class SessionStore:
         return True
 
     def delete(self, keys: Sequence[str]) -> int:
-        """Delete the rows in ``keys``; return how many existed."""
+        """Delete the rows in ``keys``; return how many existed.
+
+        Each chunk of up to ``MAX_DELETE_KEYS`` keys is one precompiled statement.
+        """
         wanted = [key for key in keys if key]
         if not wanted:
             return 0
-        if len(wanted) <= MAX_FAST_DELETE_KEYS:
-            params = {f"key{index}": key for index, key in enumerate(wanted)}
-            return self._delete_statement(len(wanted)).rowcount(params)
-        with self.engine.begin() as connection:
-            result = connection.execute(delete(sessions_table).where(sessions_table.c.id.in_(wanted)))
-        return result.rowcount
+        deleted = 0
+        for start in range(0, len(wanted), MAX_DELETE_KEYS):
+            chunk = wanted[start : start + MAX_DELETE_KEYS]
+            params = {f"key{index}": key for index, key in enumerate(chunk)}
+            deleted += self._delete_statement(len(chunk)).rowcount(params)
+        return deleted
 
     def delete_for_developer(self, developer_id: str) -> int:
         """Delete every session of one developer; return how many there were."""

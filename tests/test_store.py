@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import event
+from sqlalchemy import event, insert
 
 from conftest import basic_header
-from flask_portal_session.store import SessionRow, SessionStore
+from flask_portal_session.store import MAX_DELETE_KEYS, SessionRow, SessionStore, sessions_table
 
 EMAIL = "dev@example.com"
 PASSWORD = "correct horse battery"
@@ -81,7 +81,7 @@ def test_dispose_closes_idle_connections(logged_in: tuple[Flask, SessionStore, s
     assert store.load(key) is not None
 
 
-def test_connection_in_use_during_dispose_not_kept(logged_in: tuple[Flask, SessionStore, str]) -> None:
+def test_connection_used_during_dispose_dropped(logged_in: tuple[Flask, SessionStore, str]) -> None:
     app, store, key = logged_in
     idle = store._idle
     assert idle is not None
@@ -214,3 +214,28 @@ def test_api_key_login_skips_main_pool(make_app: Any) -> None:
     with app.app_context():
         used = app.portal.developers.list_api_keys(record.developer_id)
     assert used[0].last_used_at is not None
+
+
+def test_delete_long_key_list_in_chunks(logged_in: tuple[Flask, SessionStore, str]) -> None:
+    app, store, key = logged_in
+    extra = [f"{index:064x}" for index in range(MAX_DELETE_KEYS * 2 + 3)]
+    rows = [
+        {
+            "id": extra_key,
+            "developer_id": None,
+            "data": b"x",
+            "key_id": "k",
+            "created_at": 0,
+            "expires_at": 2**40,
+            "last_seen_at": 0,
+            "replaced_by": None,
+        }
+        for extra_key in extra
+    ]
+    with store.engine.begin() as connection:
+        connection.execute(insert(sessions_table), rows)
+
+    deleted = store.delete(extra + ["0" * 64])
+
+    assert deleted == len(extra)
+    assert [row.key for row in store.list_sessions()] == [key]
