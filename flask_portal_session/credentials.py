@@ -20,9 +20,10 @@ import logging
 import secrets
 import time
 import uuid
+from collections import namedtuple
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -528,29 +529,13 @@ _DEVELOPER_COLUMNS = (
 )
 
 
-class _LoginRow(NamedTuple):
-    """A developer's columns with the password hash, as the login check reads them."""
+_DEVELOPER_FIELDS = [column.name for column in _DEVELOPER_COLUMNS]
 
-    id: str
-    email: str
-    status: str
-    failed_logins: int
-    locked_until: int | None
-    created_at: int
-    password_hash: str | None
+#: A developer's columns with the password hash, as the login check selects them.
+_LoginRow = namedtuple("_LoginRow", [*_DEVELOPER_FIELDS, "password_hash"])
 
-
-class _ApiKeyRow(NamedTuple):
-    """An API key's id and hash with its developer's columns."""
-
-    api_key_id: int
-    id: str
-    email: str
-    status: str
-    failed_logins: int
-    locked_until: int | None
-    created_at: int
-    key_hash: str
+#: An API key's id and hash with its developer's columns, as the key check selects them.
+_ApiKeyRow = namedtuple("_ApiKeyRow", ["api_key_id", *_DEVELOPER_FIELDS, "key_hash"])
 
 
 class _LoginStatements:
