@@ -228,11 +228,11 @@ class PortalSession:
 
         Each batch is its own transaction, so other writers wait at most one
         batch. A cold cache or a large table can make a fixed batch hold its
-        locks for seconds, so the first batch is small and each next one is
+        locks for seconds. So the first batch is small, and each next one is
         sized from the last one's rate to take about ``CLEANUP_BATCH_SECONDS``,
         between ``MIN_CLEANUP_BATCH`` and ``batch_size`` rows. Rows past only
-        their idle timeout stay until their ``expires_at`` passes; they are
-        already rejected on use.
+        their idle timeout stay until their ``expires_at`` passes, because
+        they are already rejected on use.
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_CLEANUP_BATCH:
             raise ValueError(

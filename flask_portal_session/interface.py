@@ -516,7 +516,8 @@ class PortalSessionInterface(SessionInterface):
 
         if cookie is None:
             return
-        add_vary_cookie(response)
+        if not session.accessed:
+            add_vary_cookie(response)
         if cookie.token is None:
             self.expire_cookie(response, session.cookie_count)
         else:

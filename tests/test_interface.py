@@ -26,7 +26,7 @@ TAGGED_VALUES: list[Any] = [
 
 
 @pytest.mark.parametrize("value", TAGGED_VALUES)
-def test_load_tagged_json_matches_flask_serializer(value: dict[str, Any]) -> None:
+def test_load_tagged_json_matches_flask(value: dict[str, Any]) -> None:
     serializer = TaggedJSONSerializer()
     with Flask(__name__).app_context():
         text = serializer.dumps(value)
